@@ -1,0 +1,331 @@
+//! Santa's bundle hash (spec §6.4–6.6), in three steps like `SNTBundleService`:
+//! find every regular, non-empty file whose first Mach-O header is `MH_EXECUTE`;
+//! SHA-256 each one; sort the distinct lowercase hex digests, concatenate them and
+//! SHA-256 the result. No binaries means no hash.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{CoreError, Result};
+use crate::hash::{hash_file, HashFailure, CHUNK_SIZE};
+use crate::macho::{self, MachO, HEAD_SIZE};
+use crate::walk::{walk, WalkCounters};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HashOptions {
+    /// Worker threads; `None` means one per core.
+    pub threads: Option<usize>,
+    /// Also compute BLAKE3 of every binary, in the same read pass.
+    pub blake3: bool,
+}
+
+/// One qualifying file: an `MH_EXECUTE` Mach-O.
+#[derive(Debug, Clone)]
+pub struct BinaryFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    pub blake3: Option<String>,
+    pub macho: MachO,
+}
+
+/// A path that could not be examined, and why. The walk goes on without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedPath {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TreeStats {
+    pub directories: u64,
+    pub regular_files: u64,
+    pub symlinks: u64,
+    pub special_files: u64,
+    pub macho_files: u64,
+    pub bytes_hashed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TreeHash {
+    pub root: PathBuf,
+    pub bundle_hash: Option<String>,
+    /// Distinct SHA-256 values among `binaries`.
+    pub binary_count: usize,
+    /// Every qualifying file, sorted by path (duplicates included).
+    pub binaries: Vec<BinaryFile>,
+    pub skipped: Vec<SkippedPath>,
+    pub stats: TreeStats,
+    /// From the start of the call until the digest was computed.
+    pub hash_millis: f64,
+}
+
+/// Live counters another thread may read while a hash runs (for progress bars).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub files_examined: AtomicU64,
+    pub binaries_found: AtomicU64,
+    pub bytes_hashed: AtomicU64,
+    pub finished: AtomicBool,
+}
+
+/// Santa's super hash of a set of lowercase hex SHA-256 digests.
+pub fn bundle_hash_from_hashes<'a>(hashes: impl IntoIterator<Item = &'a str>) -> Result<Option<String>> {
+    let mut unique = BTreeSet::new();
+    for h in hashes {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CoreError::InvalidDigest(h.to_owned()));
+        }
+        unique.insert(h.to_ascii_lowercase());
+    }
+    Ok(super_hash(&unique))
+}
+
+/// `unique` iterates in byte order, which for lowercase hex is Santa's
+/// `localizedCaseInsensitiveCompare` order.
+fn super_hash(unique: &BTreeSet<String>) -> Option<String> {
+    if unique.is_empty() {
+        return None;
+    }
+    let mut sha = Sha256::new();
+    for h in unique {
+        sha.update(h.as_bytes());
+    }
+    Some(hex::encode(sha.finalize()))
+}
+
+/// Walks `root` in parallel and computes Santa's bundle hash of everything below it.
+/// Only an unusable root is an error; unreadable entries land in `skipped`.
+pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) -> Result<TreeHash> {
+    let started = Instant::now();
+    let io_err = |source| CoreError::Io { path: root.to_path_buf(), source };
+    if !std::fs::metadata(root).map_err(io_err)?.is_dir() {
+        return Err(CoreError::NotADirectory { path: root.to_path_buf() });
+    }
+    std::fs::read_dir(root).map_err(io_err)?;
+
+    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("santacore-hash-{i}"))
+        .build()
+        .map_err(|e| CoreError::ThreadPool(e.to_string()))?;
+
+    let fallback = Progress::default();
+    let progress = progress.unwrap_or(&fallback);
+    let counters = WalkCounters::default();
+    let macho_files = AtomicU64::new(0);
+    let binaries = Mutex::new(Vec::new());
+    let skipped = Mutex::new(Vec::new());
+    let skip = |path: PathBuf, reason: String| lock(&skipped).push(SkippedPath { path, reason });
+
+    pool.install(|| {
+        walk(
+            root,
+            &counters,
+            &|path: PathBuf| {
+                progress.files_examined.fetch_add(1, Relaxed);
+                match examine(&path, opts.blake3, progress) {
+                    Examined::NotBinary { macho } => {
+                        if macho {
+                            macho_files.fetch_add(1, Relaxed);
+                        }
+                    }
+                    Examined::Binary(b) => {
+                        macho_files.fetch_add(1, Relaxed);
+                        progress.binaries_found.fetch_add(1, Relaxed);
+                        lock(&binaries).push(b);
+                    }
+                    Examined::Skipped(reason) => skip(path, reason),
+                }
+            },
+            &skip,
+        );
+    });
+
+    let mut binaries = binaries.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut skipped = skipped.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Workers finish in any order; sort so every thread count gives the same result.
+    binaries.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let unique: BTreeSet<String> = binaries.iter().map(|b| b.sha256.clone()).collect();
+    let bundle_hash = super_hash(&unique);
+    let hash_millis = started.elapsed().as_secs_f64() * 1000.0;
+    progress.finished.store(true, Relaxed);
+
+    Ok(TreeHash {
+        root: root.to_path_buf(),
+        bundle_hash,
+        binary_count: unique.len(),
+        stats: TreeStats {
+            directories: counters.directories.load(Relaxed),
+            regular_files: counters.regular_files.load(Relaxed),
+            symlinks: counters.symlinks.load(Relaxed),
+            special_files: counters.special_files.load(Relaxed),
+            macho_files: macho_files.load(Relaxed),
+            bytes_hashed: binaries.iter().map(|b| b.size).sum(),
+        },
+        binaries,
+        skipped,
+        hash_millis,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum Examined {
+    NotBinary { macho: bool },
+    Binary(BinaryFile),
+    Skipped(String),
+}
+
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK_SIZE]);
+}
+
+/// Santa's test for one path (spec §6.4): regular (checked on the open descriptor, so a
+/// file swapped for a symlink or FIFO after listing is never followed nor blocks), non-empty,
+/// readable, first slice `MH_EXECUTE`; then SHA-256 from the same descriptor in one pass.
+fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Examined::NotBinary { macho: false },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Examined::Skipped("vanished before it could be read".into())
+        }
+        Err(e) => return Examined::Skipped(format!("could not be opened: {e}")),
+    };
+    let before = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Examined::Skipped(format!("could not be examined: {e}")),
+    };
+    if !before.is_file() || before.len() == 0 {
+        return Examined::NotBinary { macho: false };
+    }
+    let size = before.len();
+    let mut head = [0u8; HEAD_SIZE];
+    let head_len = (size as usize).min(HEAD_SIZE);
+    if let Err(e) = file.read_exact(&mut head[..head_len]) {
+        return Examined::Skipped(format!("header could not be read (size changed while reading?): {e}"));
+    }
+    let head = &head[..head_len];
+    let macho = macho::sniff(head, size, |offset, buf| file.read_exact_at(buf, offset).is_ok());
+    if !macho.is_executable() {
+        return Examined::NotBinary { macho: macho.is_macho() };
+    }
+    let digests = READ_BUFFER.with_borrow_mut(|buf| {
+        hash_file(&mut file, head, size, want_blake3, buf, |n| {
+            progress.bytes_hashed.fetch_add(n, Relaxed);
+        })
+    });
+    let digests = match digests {
+        Ok(d) => d,
+        Err(HashFailure::Truncated { expected, read }) => {
+            return Examined::Skipped(format!(
+                "changed size while being hashed: {expected} bytes expected, only {read} could be read"
+            ))
+        }
+        Err(HashFailure::Io(e)) => return Examined::Skipped(format!("read failed while hashing: {e}")),
+    };
+    if let Some(reason) = changed_since(&file, &before) {
+        return Examined::Skipped(reason);
+    }
+    Examined::Binary(BinaryFile {
+        path: path.to_path_buf(),
+        size,
+        sha256: hex::encode(digests.sha256),
+        blake3: digests.blake3.map(hex::encode),
+        macho,
+    })
+}
+
+/// A file written to while we read it has no single hash: report it rather than
+/// silently upload a digest of bytes that never existed together.
+fn changed_since(file: &File, before: &std::fs::Metadata) -> Option<String> {
+    match file.metadata() {
+        Ok(after) if after.len() != before.len() => Some(format!(
+            "changed size while being hashed: {} bytes when opened, {} after reading",
+            before.len(),
+            after.len()
+        )),
+        Ok(after) if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) => {
+            Some("modified while being hashed".into())
+        }
+        Ok(_) => None,
+        Err(e) => Some(format!("could not be re-examined after hashing: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_worked_example() {
+        let hashes = [
+            "f2c82decdd7181cf98945929a62598db7e6b477e11f6e0eb0ae97020eff151ad",
+            "b6a98d9ce9a2d9149288fa3df42d377c3e42737afdcdaf714e33c0a100b51060",
+            "b6a98d9ce9a2d9149288fa3df42d377c3e42737afdcdaf714e33c0a100b51060",
+            "673953e0ad7fc53247f4feadc2c2d4506396840d1f8796526f48d47333ac7652",
+        ];
+        assert_eq!(
+            bundle_hash_from_hashes(hashes).unwrap().as_deref(),
+            Some("b951801a9c10e74995ac45ed1c840fa68d533fa01cf656bb5083742f2fc65cfa")
+        );
+        assert_eq!(bundle_hash_from_hashes([]).unwrap(), None);
+        assert!(bundle_hash_from_hashes(["xyz"]).is_err());
+    }
+
+    fn thin_exec(extra: u8) -> Vec<u8> {
+        let mut v = vec![0u8; 4200];
+        v[..4].copy_from_slice(&0xfeed_facfu32.to_le_bytes());
+        v[4..8].copy_from_slice(&0x0100_000cu32.to_le_bytes());
+        v[12..16].copy_from_slice(&2u32.to_le_bytes());
+        v.push(extra);
+        v
+    }
+
+    #[test]
+    fn duplicates_collapse_and_thread_counts_agree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("Contents/MacOS")).unwrap();
+        std::fs::write(root.join("Contents/MacOS/a"), thin_exec(1)).unwrap();
+        std::fs::write(root.join("Contents/MacOS/b"), thin_exec(1)).unwrap();
+        std::fs::write(root.join("c"), thin_exec(2)).unwrap();
+        std::fs::write(root.join("empty"), b"").unwrap();
+        let one = hash_tree(root, HashOptions { threads: Some(1), blake3: false }, None).unwrap();
+        let two = hash_tree(root, HashOptions { threads: Some(2), blake3: true }, None).unwrap();
+        assert_eq!(one.binaries.len(), 3);
+        assert_eq!(one.binary_count, 2);
+        assert_eq!(one.bundle_hash, two.bundle_hash);
+        let expected = bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
+        assert_eq!(one.bundle_hash, expected);
+        assert!(two.binaries.iter().all(|b| b.blake3.is_some()));
+    }
+
+    #[test]
+    fn unusable_root_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(hash_tree(&tmp.path().join("missing"), HashOptions::default(), None).is_err());
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        assert!(matches!(
+            hash_tree(&tmp.path().join("f"), HashOptions::default(), None),
+            Err(CoreError::NotADirectory { .. })
+        ));
+    }
+}

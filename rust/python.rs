@@ -1,0 +1,296 @@
+//! The only PyO3 file: frozen result classes, the `_core` functions, and the one place
+//! engine errors become Python exceptions. Work runs with the GIL released.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyNotADirectoryError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::bundle::{self, HashOptions};
+use crate::error::CoreError;
+use crate::macho::{self, MachO};
+
+impl From<CoreError> for PyErr {
+    fn from(err: CoreError) -> PyErr {
+        let msg = err.to_string();
+        match err {
+            // (errno, strerror, filename) keeps OSError's subclass and its `filename`.
+            CoreError::Io { path, source } => {
+                let errno = source.raw_os_error().unwrap_or(0);
+                PyOSError::new_err((errno, source.to_string(), path.into_os_string()))
+            }
+            CoreError::NotADirectory { path } => {
+                PyNotADirectoryError::new_err((libc::ENOTDIR, "Not a directory", path.into_os_string()))
+            }
+            CoreError::InvalidDigest(_) => PyValueError::new_err(msg),
+            CoreError::ThreadPool(_) => PyRuntimeError::new_err(msg),
+        }
+    }
+}
+
+fn os(path: PathBuf) -> OsString {
+    path.into_os_string()
+}
+
+/// One valid slice of a Mach-O file.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+#[derive(Clone)]
+pub struct MachOSlice {
+    arch: String,
+    cputype: i32,
+    cpusubtype: i32,
+    filetype: u32,
+    offset: u64,
+    size: u64,
+    is_64: bool,
+    big_endian: bool,
+}
+
+#[pymethods]
+impl MachOSlice {
+    fn __repr__(&self) -> String {
+        format!("MachOSlice(arch={:?}, filetype={}, offset={}, size={})", self.arch, self.filetype, self.offset, self.size)
+    }
+}
+
+/// What Santa learns from a file's Mach-O headers.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+#[derive(Clone)]
+pub struct MachOInfo {
+    is_macho: bool,
+    is_fat: bool,
+    fat_container: bool,
+    is_executable: bool,
+    architectures: Vec<String>,
+    filetypes: Vec<u32>,
+    slices: Vec<MachOSlice>,
+}
+
+#[pymethods]
+impl MachOInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "MachOInfo(is_macho={}, is_executable={}, architectures={:?}, filetypes={:?})",
+            py_bool(self.is_macho),
+            py_bool(self.is_executable),
+            self.architectures,
+            self.filetypes
+        )
+    }
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+impl From<MachO> for MachOInfo {
+    fn from(m: MachO) -> Self {
+        MachOInfo {
+            is_macho: m.is_macho(),
+            is_fat: m.is_fat(),
+            fat_container: m.fat_container,
+            is_executable: m.is_executable(),
+            architectures: m.architectures(),
+            filetypes: m.slices.iter().map(|s| s.filetype).collect(),
+            slices: m
+                .slices
+                .into_iter()
+                .map(|s| MachOSlice {
+                    arch: s.arch,
+                    cputype: s.cputype,
+                    cpusubtype: s.cpusubtype,
+                    filetype: s.filetype,
+                    offset: s.offset,
+                    size: s.size,
+                    is_64: s.is_64,
+                    big_endian: s.big_endian,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An `MH_EXECUTE` file found below the root.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct BinaryFile {
+    path: OsString,
+    size: u64,
+    sha256: String,
+    blake3: Option<String>,
+    architectures: Vec<String>,
+    macho: Py<MachOInfo>,
+}
+
+#[pymethods]
+impl BinaryFile {
+    fn __repr__(&self) -> String {
+        format!("BinaryFile(path={:?}, sha256={:?}, size={})", self.path, self.sha256, self.size)
+    }
+}
+
+/// A path the walk could not examine, and why.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct SkippedPath {
+    path: OsString,
+    reason: String,
+}
+
+#[pymethods]
+impl SkippedPath {
+    fn __repr__(&self) -> String {
+        format!("SkippedPath(path={:?}, reason={:?})", self.path, self.reason)
+    }
+}
+
+/// Counts of what the walk saw.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct TreeStats {
+    directories: u64,
+    regular_files: u64,
+    symlinks: u64,
+    special_files: u64,
+    macho_files: u64,
+    bytes_hashed: u64,
+}
+
+/// The bundle hash of a directory tree and everything that went into it.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct TreeHash {
+    root: OsString,
+    bundle_hash: Option<String>,
+    binary_count: usize,
+    binaries: Vec<Py<BinaryFile>>,
+    skipped: Vec<Py<SkippedPath>>,
+    stats: Py<TreeStats>,
+    hash_millis: f64,
+}
+
+#[pymethods]
+impl TreeHash {
+    fn __repr__(&self) -> String {
+        format!(
+            "TreeHash(root={:?}, bundle_hash={:?}, binary_count={}, hash_millis={:.1})",
+            self.root, self.bundle_hash, self.binary_count, self.hash_millis
+        )
+    }
+}
+
+/// Live counters of a running `hash_tree`, readable from another thread.
+#[pyclass(frozen, module = "santacore._core")]
+pub struct Progress(Arc<bundle::Progress>);
+
+#[pymethods]
+impl Progress {
+    #[new]
+    fn new() -> Self {
+        Progress(Arc::default())
+    }
+    #[getter]
+    fn files_examined(&self) -> u64 {
+        self.0.files_examined.load(Relaxed)
+    }
+    #[getter]
+    fn binaries_found(&self) -> u64 {
+        self.0.binaries_found.load(Relaxed)
+    }
+    #[getter]
+    fn bytes_hashed(&self) -> u64 {
+        self.0.bytes_hashed.load(Relaxed)
+    }
+    #[getter]
+    fn finished(&self) -> bool {
+        self.0.finished.load(Relaxed)
+    }
+}
+
+/// Walk `path` in parallel and compute Santa's bundle hash of every `MH_EXECUTE` below it.
+#[pyfunction]
+#[pyo3(signature = (path, /, *, threads = None, blake3 = false, progress = None))]
+pub fn hash_tree(
+    py: Python<'_>,
+    path: PathBuf,
+    threads: Option<usize>,
+    blake3: bool,
+    progress: Option<&Bound<'_, Progress>>,
+) -> PyResult<TreeHash> {
+    if threads == Some(0) {
+        return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    let counters = progress.map(|p| Arc::clone(&p.get().0));
+    let opts = HashOptions { threads, blake3 };
+    let tree = py.detach(|| bundle::hash_tree(&path, opts, counters.as_deref()))?;
+    let binaries = tree
+        .binaries
+        .into_iter()
+        .map(|b| {
+            let macho = Py::new(py, MachOInfo::from(b.macho))?;
+            let architectures = macho.get().architectures.clone();
+            Py::new(
+                py,
+                BinaryFile { path: os(b.path), size: b.size, sha256: b.sha256, blake3: b.blake3, architectures, macho },
+            )
+        })
+        .collect::<PyResult<_>>()?;
+    let skipped = tree
+        .skipped
+        .into_iter()
+        .map(|s| Py::new(py, SkippedPath { path: os(s.path), reason: s.reason }))
+        .collect::<PyResult<_>>()?;
+    let s = tree.stats;
+    let stats = Py::new(
+        py,
+        TreeStats {
+            directories: s.directories,
+            regular_files: s.regular_files,
+            symlinks: s.symlinks,
+            special_files: s.special_files,
+            macho_files: s.macho_files,
+            bytes_hashed: s.bytes_hashed,
+        },
+    )?;
+    Ok(TreeHash {
+        root: os(tree.root),
+        bundle_hash: tree.bundle_hash,
+        binary_count: tree.binary_count,
+        binaries,
+        skipped,
+        stats,
+        hash_millis: tree.hash_millis,
+    })
+}
+
+/// Sniff one file's Mach-O headers as Santa does (only header bytes are read).
+#[pyfunction]
+#[pyo3(signature = (path, /))]
+pub fn sniff_macho(py: Python<'_>, path: PathBuf) -> PyResult<MachOInfo> {
+    let m = py.detach(|| macho::sniff_file(&path)).map_err(|source| CoreError::Io { path, source })?;
+    Ok(m.into())
+}
+
+/// Sniff a whole file held in memory.
+#[pyfunction]
+#[pyo3(signature = (data, /))]
+pub fn sniff_macho_bytes(data: &[u8]) -> MachOInfo {
+    macho::sniff_bytes(data).into()
+}
+
+/// Santa's super hash of SHA-256 hex digests (deduplicated, sorted); None when empty.
+#[pyfunction]
+#[pyo3(signature = (hashes, /))]
+pub fn bundle_hash_from_hashes(hashes: Vec<String>) -> PyResult<Option<String>> {
+    Ok(bundle::bundle_hash_from_hashes(hashes.iter().map(String::as_str))?)
+}
+
+/// The architecture name Santa prints for a CPU type / subtype pair.
+#[pyfunction]
+#[pyo3(signature = (cputype, cpusubtype, /))]
+pub fn arch_name(cputype: i32, cpusubtype: i32) -> String {
+    macho::arch_name(cputype, cpusubtype)
+}

@@ -78,7 +78,9 @@ pub struct Progress {
 }
 
 /// Santa's super hash of a set of lowercase hex SHA-256 digests.
-pub fn bundle_hash_from_hashes<'a>(hashes: impl IntoIterator<Item = &'a str>) -> Result<Option<String>> {
+pub fn bundle_hash_from_hashes<'a>(
+    hashes: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<String>> {
     let mut unique = BTreeSet::new();
     for h in hashes {
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -106,13 +108,20 @@ fn super_hash(unique: &BTreeSet<String>) -> Option<String> {
 /// Only an unusable root is an error; unreadable entries land in `skipped`.
 pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) -> Result<TreeHash> {
     let started = Instant::now();
-    let io_err = |source| CoreError::Io { path: root.to_path_buf(), source };
+    let io_err = |source| CoreError::Io {
+        path: root.to_path_buf(),
+        source,
+    };
     if !std::fs::metadata(root).map_err(io_err)?.is_dir() {
-        return Err(CoreError::NotADirectory { path: root.to_path_buf() });
+        return Err(CoreError::NotADirectory {
+            path: root.to_path_buf(),
+        });
     }
     std::fs::read_dir(root).map_err(io_err)?;
 
-    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .thread_name(|i| format!("santacore-hash-{i}"))
@@ -203,7 +212,9 @@ fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Examined::NotBinary { macho: false },
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Examined::NotBinary { macho: false }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Examined::Skipped("vanished before it could be read".into())
         }
@@ -220,12 +231,18 @@ fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
     let mut head = [0u8; HEAD_SIZE];
     let head_len = (size as usize).min(HEAD_SIZE);
     if let Err(e) = file.read_exact(&mut head[..head_len]) {
-        return Examined::Skipped(format!("header could not be read (size changed while reading?): {e}"));
+        return Examined::Skipped(format!(
+            "header could not be read (size changed while reading?): {e}"
+        ));
     }
     let head = &head[..head_len];
-    let macho = macho::sniff(head, size, |offset, buf| file.read_exact_at(buf, offset).is_ok());
+    let macho = macho::sniff(head, size, |offset, buf| {
+        file.read_exact_at(buf, offset).is_ok()
+    });
     if !macho.is_executable() {
-        return Examined::NotBinary { macho: macho.is_macho() };
+        return Examined::NotBinary {
+            macho: macho.is_macho(),
+        };
     }
     let digests = READ_BUFFER.with_borrow_mut(|buf| {
         hash_file(&mut file, head, size, want_blake3, buf, |n| {
@@ -234,12 +251,12 @@ fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
     });
     let digests = match digests {
         Ok(d) => d,
-        Err(HashFailure::Truncated { expected, read }) => {
-            return Examined::Skipped(format!(
-                "changed size while being hashed: {expected} bytes expected, only {read} could be read"
-            ))
+        Err(HashFailure::Truncated { expected, read }) => return Examined::Skipped(format!(
+            "changed size while being hashed: {expected} bytes expected, only {read} could be read"
+        )),
+        Err(HashFailure::Io(e)) => {
+            return Examined::Skipped(format!("read failed while hashing: {e}"))
         }
-        Err(HashFailure::Io(e)) => return Examined::Skipped(format!("read failed while hashing: {e}")),
     };
     if let Some(reason) = changed_since(&file, &before) {
         return Examined::Skipped(reason);
@@ -262,7 +279,9 @@ fn changed_since(file: &File, before: &std::fs::Metadata) -> Option<String> {
             before.len(),
             after.len()
         )),
-        Ok(after) if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) => {
+        Ok(after)
+            if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) =>
+        {
             Some("modified while being hashed".into())
         }
         Ok(_) => None,
@@ -308,12 +327,29 @@ mod tests {
         std::fs::write(root.join("Contents/MacOS/b"), thin_exec(1)).unwrap();
         std::fs::write(root.join("c"), thin_exec(2)).unwrap();
         std::fs::write(root.join("empty"), b"").unwrap();
-        let one = hash_tree(root, HashOptions { threads: Some(1), blake3: false }, None).unwrap();
-        let two = hash_tree(root, HashOptions { threads: Some(2), blake3: true }, None).unwrap();
+        let one = hash_tree(
+            root,
+            HashOptions {
+                threads: Some(1),
+                blake3: false,
+            },
+            None,
+        )
+        .unwrap();
+        let two = hash_tree(
+            root,
+            HashOptions {
+                threads: Some(2),
+                blake3: true,
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!(one.binaries.len(), 3);
         assert_eq!(one.binary_count, 2);
         assert_eq!(one.bundle_hash, two.bundle_hash);
-        let expected = bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
+        let expected =
+            bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
         assert_eq!(one.bundle_hash, expected);
         assert!(two.binaries.iter().all(|b| b.blake3.is_some()));
     }

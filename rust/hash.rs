@@ -20,7 +20,10 @@ pub struct Digests {
 pub enum HashFailure {
     Io(io::Error),
     /// Fewer bytes than `lstat` promised: the file shrank while it was read.
-    Truncated { expected: u64, read: u64 },
+    Truncated {
+        expected: u64,
+        read: u64,
+    },
 }
 
 /// Feeds `prefix` (bytes already read from the start of the file, e.g. the header page)
@@ -47,7 +50,12 @@ pub fn hash_file(
     while done < size {
         let want = buf.len().min((size - done) as usize);
         let n = match file.read(&mut buf[..want]) {
-            Ok(0) => return Err(HashFailure::Truncated { expected: size, read: done }),
+            Ok(0) => {
+                return Err(HashFailure::Truncated {
+                    expected: size,
+                    read: done,
+                })
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(HashFailure::Io(e)),
@@ -88,7 +96,10 @@ mod tests {
         let mut f = File::open(tmp.path()).unwrap();
         let mut buf = vec![0u8; 64];
         match hash_file(&mut f, &[], 200, false, &mut buf, |_| {}) {
-            Err(HashFailure::Truncated { expected: 200, read: 100 }) => {}
+            Err(HashFailure::Truncated {
+                expected: 200,
+                read: 100,
+            }) => {}
             other => panic!("unexpected {:?}", other.err()),
         }
     }

@@ -57,7 +57,9 @@ impl MachO {
     /// Santa's `isExecutable`: the first slice's header says `MH_EXECUTE`. Santa takes the
     /// first value of an unordered dictionary; we take fat-table order (spec §6.4).
     pub fn is_executable(&self) -> bool {
-        self.slices.first().is_some_and(|s| s.filetype == MH_EXECUTE)
+        self.slices
+            .first()
+            .is_some_and(|s| s.filetype == MH_EXECUTE)
     }
 
     pub fn architectures(&self) -> Vec<String> {
@@ -102,7 +104,13 @@ fn parse_thin(b: &[u8]) -> Option<ThinHeader> {
         MH_CIGAM_64 => (true, true),
         _ => return None,
     };
-    let field = |at| if big_endian { u32_be(b, at) } else { u32_le(b, at) };
+    let field = |at| {
+        if big_endian {
+            u32_be(b, at)
+        } else {
+            u32_le(b, at)
+        }
+    };
     Some(ThinHeader {
         cputype: field(4) as i32,
         cpusubtype: field(8) as i32,
@@ -115,7 +123,11 @@ fn parse_thin(b: &[u8]) -> Option<ThinHeader> {
 /// Sniff a file given its first `min(size, 4096)` bytes, its size, and a way to read
 /// `buf.len()` bytes at an offset (used only for slice headers beyond the first page).
 /// `read_at` returns false when the bytes cannot be read; that slice is then invalid.
-pub fn sniff(head: &[u8], file_size: u64, mut read_at: impl FnMut(u64, &mut [u8]) -> bool) -> MachO {
+pub fn sniff(
+    head: &[u8],
+    file_size: u64,
+    mut read_at: impl FnMut(u64, &mut [u8]) -> bool,
+) -> MachO {
     let mut out = MachO::default();
     if file_size < MACH_HEADER_SIZE as u64 || head.len() < MACH_HEADER_SIZE {
         return out;
@@ -223,7 +235,9 @@ pub fn sniff_file(path: &std::path::Path) -> std::io::Result<MachO> {
             Err(e) => return Err(e),
         }
     }
-    Ok(sniff(&head[..got], meta.len(), |offset, buf| file.read_exact_at(buf, offset).is_ok()))
+    Ok(sniff(&head[..got], meta.len(), |offset, buf| {
+        file.read_exact_at(buf, offset).is_ok()
+    }))
 }
 
 /// Architecture names as macOS's `macho_arch_name_for_cpu_type` gives them (capability
@@ -257,7 +271,11 @@ mod tests {
         let mut v = vec![0u8; 64];
         v[..4].copy_from_slice(&magic.to_le_bytes());
         for (at, val) in [(4, cputype), (8, sub), (12, filetype)] {
-            let bytes = if big_endian { val.to_be_bytes() } else { val.to_le_bytes() };
+            let bytes = if big_endian {
+                val.to_be_bytes()
+            } else {
+                val.to_le_bytes()
+            };
             v[at..at + 4].copy_from_slice(&bytes);
         }
         v
@@ -327,7 +345,14 @@ mod tests {
 
     #[test]
     fn duplicate_arch_keeps_position_takes_last_value() {
-        let mut v = fat(&[(7, 3, 4096, 64), (0x0100_0007, 3, 8192, 64), (7, 3, 12288, 64)], 12288 + 64);
+        let mut v = fat(
+            &[
+                (7, 3, 4096, 64),
+                (0x0100_0007, 3, 8192, 64),
+                (7, 3, 12288, 64),
+            ],
+            12288 + 64,
+        );
         v[4096..4160].copy_from_slice(&thin(MH_MAGIC, 7, 3, 2, false));
         v[8192..8256].copy_from_slice(&thin(MH_MAGIC_64, 0x0100_0007, 3, 2, false));
         v[12288..12352].copy_from_slice(&thin(MH_MAGIC, 7, 3, 6, false));

@@ -22,9 +22,11 @@ impl From<CoreError> for PyErr {
                 let errno = source.raw_os_error().unwrap_or(0);
                 PyOSError::new_err((errno, source.to_string(), path.into_os_string()))
             }
-            CoreError::NotADirectory { path } => {
-                PyNotADirectoryError::new_err((libc::ENOTDIR, "Not a directory", path.into_os_string()))
-            }
+            CoreError::NotADirectory { path } => PyNotADirectoryError::new_err((
+                libc::ENOTDIR,
+                "Not a directory",
+                path.into_os_string(),
+            )),
             CoreError::InvalidDigest(_) => PyValueError::new_err(msg),
             CoreError::ThreadPool(_) => PyRuntimeError::new_err(msg),
         }
@@ -33,6 +35,11 @@ impl From<CoreError> for PyErr {
 
 fn os(path: PathBuf) -> OsString {
     path.into_os_string()
+}
+
+/// Python's repr of an optional string, for `__repr__`s.
+fn py_opt(value: Option<&str>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
 }
 
 /// One valid slice of a Mach-O file.
@@ -52,7 +59,10 @@ pub struct MachOSlice {
 #[pymethods]
 impl MachOSlice {
     fn __repr__(&self) -> String {
-        format!("MachOSlice(arch={:?}, filetype={}, offset={}, size={})", self.arch, self.filetype, self.offset, self.size)
+        format!(
+            "MachOSlice(arch={:?}, filetype={}, offset={}, size={})",
+            self.arch, self.filetype, self.offset, self.size
+        )
     }
 }
 
@@ -74,19 +84,11 @@ impl MachOInfo {
     fn __repr__(&self) -> String {
         format!(
             "MachOInfo(is_macho={}, is_executable={}, architectures={:?}, filetypes={:?})",
-            py_bool(self.is_macho),
-            py_bool(self.is_executable),
+            if self.is_macho { "True" } else { "False" },
+            if self.is_executable { "True" } else { "False" },
             self.architectures,
             self.filetypes
         )
-    }
-}
-
-fn py_bool(b: bool) -> &'static str {
-    if b {
-        "True"
-    } else {
-        "False"
     }
 }
 
@@ -131,7 +133,10 @@ pub struct BinaryFile {
 #[pymethods]
 impl BinaryFile {
     fn __repr__(&self) -> String {
-        format!("BinaryFile(path={:?}, sha256={:?}, size={})", self.path, self.sha256, self.size)
+        format!(
+            "BinaryFile(path={:?}, sha256={:?}, size={})",
+            self.path, self.sha256, self.size
+        )
     }
 }
 
@@ -145,7 +150,10 @@ pub struct SkippedPath {
 #[pymethods]
 impl SkippedPath {
     fn __repr__(&self) -> String {
-        format!("SkippedPath(path={:?}, reason={:?})", self.path, self.reason)
+        format!(
+            "SkippedPath(path={:?}, reason={:?})",
+            self.path, self.reason
+        )
     }
 }
 
@@ -176,8 +184,11 @@ pub struct TreeHash {
 impl TreeHash {
     fn __repr__(&self) -> String {
         format!(
-            "TreeHash(root={:?}, bundle_hash={:?}, binary_count={}, hash_millis={:.1})",
-            self.root, self.bundle_hash, self.binary_count, self.hash_millis
+            "TreeHash(root={:?}, bundle_hash={}, binary_count={}, hash_millis={:.1})",
+            self.root,
+            py_opt(self.bundle_hash.as_deref()),
+            self.binary_count,
+            self.hash_millis
         )
     }
 }
@@ -234,14 +245,29 @@ pub fn hash_tree(
             let architectures = macho.get().architectures.clone();
             Py::new(
                 py,
-                BinaryFile { path: os(b.path), size: b.size, sha256: b.sha256, blake3: b.blake3, architectures, macho },
+                BinaryFile {
+                    path: os(b.path),
+                    size: b.size,
+                    sha256: b.sha256,
+                    blake3: b.blake3,
+                    architectures,
+                    macho,
+                },
             )
         })
         .collect::<PyResult<_>>()?;
     let skipped = tree
         .skipped
         .into_iter()
-        .map(|s| Py::new(py, SkippedPath { path: os(s.path), reason: s.reason }))
+        .map(|s| {
+            Py::new(
+                py,
+                SkippedPath {
+                    path: os(s.path),
+                    reason: s.reason,
+                },
+            )
+        })
         .collect::<PyResult<_>>()?;
     let s = tree.stats;
     let stats = Py::new(
@@ -270,7 +296,9 @@ pub fn hash_tree(
 #[pyfunction]
 #[pyo3(signature = (path, /))]
 pub fn sniff_macho(py: Python<'_>, path: PathBuf) -> PyResult<MachOInfo> {
-    let m = py.detach(|| macho::sniff_file(&path)).map_err(|source| CoreError::Io { path, source })?;
+    let m = py
+        .detach(|| macho::sniff_file(&path))
+        .map_err(|source| CoreError::Io { path, source })?;
     Ok(m.into())
 }
 
@@ -285,7 +313,9 @@ pub fn sniff_macho_bytes(data: &[u8]) -> MachOInfo {
 #[pyfunction]
 #[pyo3(signature = (hashes, /))]
 pub fn bundle_hash_from_hashes(hashes: Vec<String>) -> PyResult<Option<String>> {
-    Ok(bundle::bundle_hash_from_hashes(hashes.iter().map(String::as_str))?)
+    Ok(bundle::bundle_hash_from_hashes(
+        hashes.iter().map(String::as_str),
+    )?)
 }
 
 /// The architecture name Santa prints for a CPU type / subtype pair.

@@ -1,0 +1,1 @@
+"""Benchmarks for santacore's bundle hash: workloads, pytest-benchmark suite, ratio report."""

@@ -1,0 +1,146 @@
+"""Type stubs for the Rust engine `santacore._core` (kept in step by mypy.stubtest)."""
+
+import os
+from collections.abc import Sequence
+from typing import final
+
+__version__: str
+
+@final
+class MachOSlice:
+    """One valid slice: name and CPU pair from the fat_arch record, file type from its header."""
+
+    @property
+    def arch(self) -> str: ...
+    @property
+    def cputype(self) -> int: ...
+    @property
+    def cpusubtype(self) -> int: ...
+    @property
+    def filetype(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_64(self) -> bool: ...
+    @property
+    def big_endian(self) -> bool: ...
+
+@final
+class MachOInfo:
+    """What Santa learns from a file's Mach-O headers (spec §6.4)."""
+
+    @property
+    def is_macho(self) -> bool: ...
+    @property
+    def is_fat(self) -> bool:
+        """More than one valid slice."""
+    @property
+    def fat_container(self) -> bool:
+        """The file starts with a fat magic, valid slices or not."""
+    @property
+    def is_executable(self) -> bool:
+        """The first valid slice is MH_EXECUTE: the file counts towards a bundle hash."""
+    @property
+    def architectures(self) -> list[str]: ...
+    @property
+    def filetypes(self) -> list[int]: ...
+    @property
+    def slices(self) -> list[MachOSlice]: ...
+
+@final
+class BinaryFile:
+    """An MH_EXECUTE file found below the root."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def blake3(self) -> str | None: ...
+    @property
+    def architectures(self) -> list[str]: ...
+    @property
+    def macho(self) -> MachOInfo: ...
+
+@final
+class SkippedPath:
+    """A path the walk could not examine, and why."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class TreeStats:
+    @property
+    def directories(self) -> int: ...
+    @property
+    def regular_files(self) -> int: ...
+    @property
+    def symlinks(self) -> int: ...
+    @property
+    def special_files(self) -> int: ...
+    @property
+    def macho_files(self) -> int: ...
+    @property
+    def bytes_hashed(self) -> int: ...
+
+@final
+class TreeHash:
+    """Santa's bundle hash of a directory tree and everything that went into it."""
+
+    @property
+    def root(self) -> str: ...
+    @property
+    def bundle_hash(self) -> str | None: ...
+    @property
+    def binary_count(self) -> int: ...
+    @property
+    def binaries(self) -> list[BinaryFile]: ...
+    @property
+    def skipped(self) -> list[SkippedPath]: ...
+    @property
+    def stats(self) -> TreeStats: ...
+    @property
+    def hash_millis(self) -> float: ...
+
+@final
+class Progress:
+    """Live counters of a running hash_tree, readable from another thread."""
+
+    def __new__(cls) -> Progress: ...
+    @property
+    def files_examined(self) -> int: ...
+    @property
+    def binaries_found(self) -> int: ...
+    @property
+    def bytes_hashed(self) -> int: ...
+    @property
+    def finished(self) -> bool: ...
+
+def hash_tree(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    threads: int | None = None,
+    blake3: bool = False,
+    progress: Progress | None = None,
+) -> TreeHash:
+    """Walk `path` in parallel and compute Santa's bundle hash of every MH_EXECUTE below it."""
+
+def sniff_macho(path: str | os.PathLike[str], /) -> MachOInfo:
+    """Read one file's Mach-O headers as Santa does."""
+
+def sniff_macho_bytes(data: bytes, /) -> MachOInfo:
+    """Sniff a whole file held in memory."""
+
+def bundle_hash_from_hashes(hashes: Sequence[str], /) -> str | None:
+    """Santa's super hash of SHA-256 hex digests; None for none."""
+
+def arch_name(cputype: int, cpusubtype: int, /) -> str:
+    """The architecture name Santa prints for a CPU type/subtype pair."""

@@ -1,0 +1,242 @@
+"""Bundles as santabundleservice sees them (spec §6.1–6.2, §6.6).
+
+Where a bundle is and what it is called are decided here, in Python, from Info.plist files;
+the walk and the hashing happen in the Rust engine (`santacore._core.hash_tree`).
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from santacore import constants as C
+from santacore._core import BinaryFile, Progress, SkippedPath, TreeStats, hash_tree
+from santacore.errors import NotABundleError
+
+StrPath = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A directory whose info dictionary has a `CFBundleIdentifier`."""
+
+    path: str
+    info_plist: str
+    info: dict[str, Any]
+    main_executable: str | None
+    """Absolute path of `CFBundleExecutable` if it exists on disk, else None."""
+
+    @property
+    def extension(self) -> str:
+        return os.path.splitext(os.path.basename(self.path))[1][1:]
+
+    @property
+    def bundle_id(self) -> str | None:
+        return describe(self.info.get(C.CF_BUNDLE_IDENTIFIER))
+
+    @property
+    def bundle_name(self) -> str | None:
+        """CFBundleDisplayName, else CFBundleName; empty strings count as missing."""
+        for key in (C.CF_BUNDLE_DISPLAY_NAME, C.CF_BUNDLE_NAME):
+            name = describe(self.info.get(key))
+            if name:
+                return name
+        return None
+
+    @property
+    def bundle_version(self) -> str | None:
+        return describe(self.info.get(C.CF_BUNDLE_VERSION))
+
+    @property
+    def bundle_version_string(self) -> str | None:
+        return describe(self.info.get(C.CF_BUNDLE_SHORT_VERSION_STRING))
+
+
+def describe(value: Any) -> str | None:
+    """Foundation's `-description` of a plist value, as Santa stringifies Info.plist values."""
+    if value is None:
+        return None
+    if isinstance(value, bool):  # an NSNumber holding a BOOL describes itself as 1 or 0
+        return "1" if value else "0"
+    return str(value)
+
+
+# CoreFoundation refuses a flat bundle whose path ends in one of these names, "to exclude
+# the case where a bundle is spuriously created from the innards of another bundle"
+# (CFBundle's version-3 lookup). Santa's testBundle relies on it: BundleExample.app/Contents
+# holds an Info.plist but is not a bundle, so the nearest bundle is BundleExample.app.
+_NOT_FLAT_BUNDLE_SUFFIXES = ("Contents", "Resources", "Support Files")
+
+
+def _layout(directory: str) -> tuple[str, str] | None:
+    """CoreFoundation's bundle layouts (spec §6.1): (Info.plist path, executable folder)."""
+    resources = os.path.join(directory, "Resources")
+    if directory.endswith(".framework") and os.path.isdir(resources):
+        return os.path.join(resources, C.INFO_PLIST), directory
+    contents = os.path.join(directory, "Contents")
+    if os.path.isdir(contents):
+        return os.path.join(contents, C.INFO_PLIST), os.path.join(contents, "MacOS")
+    if os.path.isdir(resources):
+        return os.path.join(resources, C.INFO_PLIST), directory
+    if directory.endswith(_NOT_FLAT_BUNDLE_SUFFIXES):
+        return None
+    return os.path.join(directory, C.INFO_PLIST), directory
+
+
+def _read_plist(path: str) -> dict[str, Any] | None:
+    """The plist's top-level dictionary; an unreadable or malformed plist is no bundle, as in Santa."""
+    try:
+        with open(path, "rb") as f:
+            data = plistlib.load(f)
+    except (OSError, ValueError, plistlib.InvalidFileException, OverflowError):
+        return None
+    except Exception:  # expat raises its own errors on hostile XML; still just "not a bundle"
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _main_executable(directory: str, executable_folder: str, info: dict[str, Any]) -> str | None:
+    name = info.get(C.CF_BUNDLE_EXECUTABLE)
+    if not isinstance(name, str) or not name or "/" in name:
+        return None
+    candidates = [os.path.join(executable_folder, name)]
+    if directory.endswith(".framework"):
+        # A framework's top-level executable is normally a symlink into Versions/Current;
+        # wheels and zips drop symlinks, leaving only Versions/<v>/ (e.g. QtConcurrent).
+        versions = os.path.join(directory, "Versions")
+        candidates.append(os.path.join(versions, "Current", name))
+        try:
+            candidates += [os.path.join(versions, v, name) for v in sorted(os.listdir(versions)) if v != "Current"]
+        except OSError:
+            pass
+    return next((c for c in candidates if os.path.isfile(c)), None)
+
+
+def bundle_at(directory: StrPath) -> Bundle | None:
+    """The bundle rooted at `directory`, or None if it has no `CFBundleIdentifier` (spec §6.1)."""
+    directory = os.fspath(directory)
+    if directory == "/" or not os.path.isdir(directory):
+        return None
+    layout = _layout(directory)
+    if layout is None:
+        return None
+    info_plist, executable_folder = layout
+    info = _read_plist(info_plist)
+    if info is None or C.CF_BUNDLE_IDENTIFIER not in info:
+        return None
+    return Bundle(directory, info_plist, info, _main_executable(directory, executable_folder, info))
+
+
+def _directories_upward(start: str) -> list[str]:
+    """`start` (if a directory) and each parent, stopping before `/`."""
+    current = start if os.path.isdir(start) else os.path.dirname(start)
+    out = []
+    while current not in ("/", ""):
+        out.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return out
+
+
+def nearest_bundle(path: StrPath) -> Bundle | None:
+    """Santa's nearest-bundle search: the first bundle upward ends the walk, and counts
+    only if its name has an extension (so `DirectoryBundle` hides anything inside it)."""
+    for directory in _directories_upward(_absolute(path)):
+        bundle = bundle_at(directory)
+        if bundle is not None:
+            return bundle if bundle.extension else None
+    return None
+
+
+def ancestor_bundle(path: StrPath) -> Bundle | None:
+    """Santa's highest-ancestor search: the highest bundle upward whose extension is one of
+    app, bundle, framework, kext, xctest, xpc."""
+    best = None
+    for directory in _directories_upward(_absolute(path)):
+        bundle = bundle_at(directory)
+        if bundle is not None and bundle.extension in C.ANCESTOR_BUNDLE_EXTENSIONS:
+            best = bundle
+    return best
+
+
+def _absolute(path: StrPath) -> str:
+    return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def resolve_bundle_root(path: StrPath) -> Bundle | None:
+    """The bundle Santa hashes for `path` (spec §6.2): from the nearest bundle's main
+    executable, the highest qualifying ancestor. `path` may be the bundle, its main
+    executable, or any file or folder inside it; symlinks in it are resolved first."""
+    real = os.path.realpath(os.fspath(path))
+    if not os.path.exists(real):
+        raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+    nearest = nearest_bundle(real)
+    if nearest is None or nearest.main_executable is None:
+        return None
+    return ancestor_bundle(nearest.main_executable)
+
+
+@dataclass(frozen=True)
+class BundleHash:
+    """Santa's bundle hash of an app and what its `BUNDLE_BINARY` events are made from."""
+
+    bundle: Bundle
+    bundle_hash: str | None
+    binary_count: int
+    hash_millis: float
+    """Wall-clock ms from the request to the digest, root resolution included (spec §6.6)."""
+    binaries: tuple[BinaryFile, ...]
+    skipped: tuple[SkippedPath, ...]
+    stats: TreeStats
+
+    @property
+    def bundle_root(self) -> str:
+        return self.bundle.path
+
+    @property
+    def executable_rel_path(self) -> str | None:
+        """`file_bundle_executable_rel_path`: the root's main executable below the root."""
+        exe = self.bundle.main_executable
+        if exe is None or len(exe) <= len(self.bundle.path):
+            return None
+        return exe[len(self.bundle.path) + 1 :]
+
+    def unique_binaries(self) -> tuple[BinaryFile, ...]:
+        """One binary per distinct SHA-256 (the first by path): one event each, as Santa sends."""
+        seen: dict[str, BinaryFile] = {}
+        for b in self.binaries:
+            seen.setdefault(b.sha256, b)
+        return tuple(seen.values())
+
+
+def hash_bundle(
+    path: StrPath,
+    *,
+    threads: int | None = None,
+    blake3: bool = False,
+    progress: Progress | None = None,
+) -> BundleHash:
+    """Resolve the bundle Santa would hash for `path` and hash it.
+
+    Raises NotABundleError when no bundle qualifies, OSError when the path is unusable.
+    """
+    started = time.perf_counter()
+    root = resolve_bundle_root(path)
+    if root is None:
+        raise NotABundleError(os.fspath(path))
+    tree = hash_tree(root.path, threads=threads, blake3=blake3, progress=progress)
+    millis = (time.perf_counter() - started) * 1000.0
+    return BundleHash(
+        bundle=root,
+        bundle_hash=tree.bundle_hash,
+        binary_count=tree.binary_count,
+        hash_millis=millis,
+        binaries=tuple(tree.binaries),
+        skipped=tuple(tree.skipped),
+        stats=tree.stats,
+    )

@@ -1,0 +1,23 @@
+"""Names Santa defines once: bundle layout rules and output labels."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Extensions a directory must have (exactly, case-sensitively) to be the highest-ancestor
+# bundle that Santa hashes (spec §6.2). `appex`, `plugin`, `systemextension`... are not.
+ANCESTOR_BUNDLE_EXTENSIONS: Final = frozenset({"app", "bundle", "framework", "kext", "xctest", "xpc"})
+
+INFO_PLIST: Final = "Info.plist"
+CF_BUNDLE_IDENTIFIER: Final = "CFBundleIdentifier"
+CF_BUNDLE_EXECUTABLE: Final = "CFBundleExecutable"
+CF_BUNDLE_DISPLAY_NAME: Final = "CFBundleDisplayName"
+CF_BUNDLE_NAME: Final = "CFBundleName"
+CF_BUNDLE_VERSION: Final = "CFBundleVersion"
+CF_BUNDLE_SHORT_VERSION_STRING: Final = "CFBundleShortVersionString"
+
+MH_EXECUTE: Final = 2
+
+# What Objective-C's printf("%s", nil) shows, as `santactl bundleinfo` prints a missing value.
+NULL_TEXT: Final = "(null)"
+NOT_A_BUNDLE: Final = "Not a bundle"

@@ -19,7 +19,15 @@ from santacore._core import (
     sniff_macho,
     sniff_macho_bytes,
 )
-from santacore.bundle import Bundle, BundleHash, ancestor_bundle, bundle_at, hash_bundle, nearest_bundle, resolve_bundle_root
+from santacore.bundle import (
+    Bundle,
+    BundleHash,
+    ancestor_bundle,
+    bundle_at,
+    hash_bundle,
+    nearest_bundle,
+    resolve_bundle_root,
+)
 from santacore.errors import BundleError, NotABundleError, SantacoreError
 
 __all__ = [

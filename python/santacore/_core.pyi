@@ -4,6 +4,22 @@ import os
 from collections.abc import Sequence
 from typing import final
 
+__all__ = [
+    "BinaryFile",
+    "MachOInfo",
+    "MachOSlice",
+    "Progress",
+    "SkippedPath",
+    "TreeHash",
+    "TreeStats",
+    "__version__",
+    "arch_name",
+    "bundle_hash_from_hashes",
+    "hash_tree",
+    "sniff_macho",
+    "sniff_macho_bytes",
+]
+
 __version__: str
 
 @final

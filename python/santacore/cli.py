@@ -31,7 +31,9 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="santacore", description="Santa's identifiers and sync, from the files alone.")
+    parser = argparse.ArgumentParser(
+        prog="santacore", description="Santa's identifiers and sync, from the files alone."
+    )
     parser.add_argument("--version", action="version", version=f"santacore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -43,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bundleinfo.add_argument("path", metavar="PATH")
     bundleinfo.add_argument("--json", action="store_true", help="print one JSON document with every detail")
-    bundleinfo.add_argument("--threads", type=_positive_int, default=None, help="worker threads (default: one per core)")
+    bundleinfo.add_argument(
+        "--threads", type=_positive_int, default=None, help="worker threads (default: one per core)"
+    )
     bundleinfo.add_argument("--blake3", action="store_true", help="also compute BLAKE3 of every binary, same read pass")
     bundleinfo.set_defaults(run=run_bundleinfo)
     return parser
@@ -129,6 +133,7 @@ def _with_progress(work: Callable[[Progress], T]) -> T:
     if not sys.stderr.isatty():
         return work(progress)
 
+    from rich.console import Console
     from rich.progress import Progress as Bar
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -144,7 +149,8 @@ def _with_progress(work: Callable[[Progress], T]) -> T:
     worker = threading.Thread(target=target, name="santacore-bundleinfo", daemon=True)
     worker.start()
     # transient: the bar disappears when done, leaving only the real output.
-    with Bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Bar(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("walking")
         while worker.is_alive():
             worker.join(0.1)

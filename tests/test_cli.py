@@ -1,0 +1,142 @@
+"""`santacore bundleinfo`: santactl's text, the JSON document, exit codes, the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+
+from santacore.cli import main
+from tests.conftest import REPO_ROOT
+
+EXAMPLE_APP = REPO_ROOT / "examples" / "terminal-notifier.app"
+EXAMPLE_IN_CORPUS = "registry/npm/node-notifier/10.0.1/vendor/mac.noindex/terminal-notifier.app"
+
+
+def _bundle(manifest: dict[str, Any], root: str) -> dict[str, Any]:
+    return next(b for b in manifest["bundles"] if b["bundle_root"] == root)
+
+
+def test_text_output_is_santactls(corpus: Path, manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    expected = _bundle(manifest, EXAMPLE_IN_CORPUS)
+    assert main(["bundleinfo", str(EXAMPLE_APP)]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[0].startswith("Hashing time: ") and lines[0].endswith(" ms")
+    assert int(lines[0].removeprefix("Hashing time: ").removesuffix(" ms")) >= 0
+    assert lines[1] == f"{expected['binary_count']} events found"
+    assert lines[2] == f"BundleHash: {expected['bundle_hash']}"
+    (rel, sha), *_ = expected["binaries"].items()
+    assert lines[3] == f"BundleID: {expected['bundle_id']} "
+    assert lines[4] == f"\tSHA-256: {sha} "
+    assert lines[5] == f"\tPath: {EXAMPLE_APP / rel}"
+    assert lines[6:] == [""]
+
+
+def test_shipped_example_is_the_corpus_bundle(corpus: Path) -> None:
+    for path in EXAMPLE_APP.rglob("*"):
+        if path.is_file():
+            twin = corpus / EXAMPLE_IN_CORPUS / path.relative_to(EXAMPLE_APP)
+            assert path.read_bytes() == twin.read_bytes(), path
+
+
+def test_json_document(corpus: Path, manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    b = _bundle(manifest, "registry/pypi/mujoco/3.17.0/mujoco/MuJoCo_(mjpython).app")
+    root = corpus / b["bundle_root"]
+    assert main(["bundleinfo", "--json", "--blake3", "--threads", "1", str(root / b["main_executable"])]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["bundle_root"] == str(root)
+    assert doc["bundle_hash"] == b["bundle_hash"]
+    assert doc["binary_count"] == b["binary_count"]
+    assert doc["bundle_id"] == b["bundle_id"]
+    assert doc["bundle_name"] == b["bundle_name"]
+    assert doc["bundle_version"] == b["bundle_version"]
+    assert doc["bundle_version_string"] == b["bundle_version_string"]
+    assert doc["executable_rel_path"] == b["main_executable"]
+    assert doc["hash_millis"] > 0
+    assert {os.path.relpath(x["path"], root): x["sha256"] for x in doc["binaries"]} == b["binaries"]
+    for binary in doc["binaries"]:
+        data = Path(binary["path"]).read_bytes()
+        assert binary["size"] == len(data)
+        assert binary["blake3"] == blake3.blake3(data).hexdigest()
+        files = {f["path"]: f for f in manifest["files"]}
+        assert binary["architectures"] == files[os.path.relpath(binary["path"], corpus)]["architectures"]
+    assert doc["skipped"] == []
+    assert doc["stats"]["regular_files"] == b["tree"]["regular_files"]
+
+
+def test_no_executables_prints_null_hash(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    framework = corpus / "registry/pypi/PySide6-Essentials/6.11.3/PySide6/Qt/lib/QtConcurrent.framework"
+    assert main(["bundleinfo", str(framework)]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert out[1:] == ["0 events found", "BundleHash: (null)", ""]
+
+
+def test_not_a_bundle_exits_2(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bundleinfo", str(corpus / "santa/google/common/testdata/DirectoryBundle")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "Not a bundle\n"
+
+
+def test_unreadable_path_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bundleinfo", str(tmp_path / "missing.app")]) == 1
+    err = capsys.readouterr().err
+    assert "No such file or directory" in err and "missing.app" in err
+
+
+def test_bad_threads_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bundleinfo", "--threads", "0", str(EXAMPLE_APP)])
+    assert exit_info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_duplicate_binaries_print_one_event_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = tmp_path / "Dup.app"
+    subprocess.run(["cp", "-a", str(EXAMPLE_APP), str(app)], check=True)
+    exe = app / "Contents/MacOS/terminal-notifier"
+    (app / "Contents/Helpers").mkdir()
+    (app / "Contents/Helpers/copy").write_bytes(exe.read_bytes())
+    assert main(["bundleinfo", str(app)]) == 0
+    out = capsys.readouterr().out
+    assert "1 events found" in out
+    assert out.count("BundleID: ") == 1
+    assert main(["bundleinfo", "--json", str(app)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["binaries"]) == 2
+
+
+def test_console_script_and_module_run() -> None:
+    exe = Path(sys.executable).parent / "santacore"
+    for cmd in ([str(exe)], [sys.executable, "-m", "santacore"]):
+        done = subprocess.run([*cmd, "bundleinfo", str(EXAMPLE_APP)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "1 events found\nBundleHash: " in done.stdout
+
+
+def test_progress_bar_on_a_terminal_keeps_stdout_clean() -> None:
+    """With stderr on a terminal a progress bar is drawn there; stdout stays exactly santactl's."""
+    plain = subprocess.run(
+        [sys.executable, "-m", "santacore", "bundleinfo", str(EXAMPLE_APP)], capture_output=True, text=True
+    )
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "santacore", "bundleinfo", str(EXAMPLE_APP)],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    drop_time = slice(1, None)
+    assert done.stdout.split("\n")[drop_time] == plain.stdout.split("\n")[drop_time]

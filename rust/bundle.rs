@@ -251,9 +251,11 @@ fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
     });
     let digests = match digests {
         Ok(d) => d,
-        Err(HashFailure::Truncated { expected, read }) => return Examined::Skipped(format!(
+        Err(HashFailure::Truncated { expected, read }) => {
+            return Examined::Skipped(format!(
             "changed size while being hashed: {expected} bytes expected, only {read} could be read"
-        )),
+        ))
+        }
         Err(HashFailure::Io(e)) => {
             return Examined::Skipped(format!("read failed while hashing: {e}"))
         }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, Result};
-use crate::hash::{hash_file, HashFailure, CHUNK_SIZE};
+use crate::hash::{hash_file, HashFailure};
 use crate::macho::{self, MachO, HEAD_SIZE};
 use crate::walk::{walk, WalkCounters};
 
@@ -198,10 +198,6 @@ enum Examined {
     Skipped(String),
 }
 
-thread_local! {
-    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK_SIZE]);
-}
-
 /// Santa's test for one path (spec §6.4): regular (checked on the open descriptor, so a
 /// file swapped for a symlink or FIFO after listing is never followed nor blocks), non-empty,
 /// readable, first slice `MH_EXECUTE`; then SHA-256 from the same descriptor in one pass.
@@ -244,16 +240,14 @@ fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
             macho: macho.is_macho(),
         };
     }
-    let digests = READ_BUFFER.with_borrow_mut(|buf| {
-        hash_file(&mut file, head, size, want_blake3, buf, |n| {
-            progress.bytes_hashed.fetch_add(n, Relaxed);
-        })
+    let digests = hash_file(&mut file, size, want_blake3, |n| {
+        progress.bytes_hashed.fetch_add(n, Relaxed);
     });
     let digests = match digests {
         Ok(d) => d,
-        Err(HashFailure::Truncated { expected, read }) => {
+        Err(HashFailure::Truncated { expected }) => {
             return Examined::Skipped(format!(
-            "changed size while being hashed: {expected} bytes expected, only {read} could be read"
+            "changed size while being hashed: shorter than the {expected} bytes it had when opened"
         ))
         }
         Err(HashFailure::Io(e)) => {

@@ -58,7 +58,7 @@ SHRINK_SCRIPT = textwrap.dedent(
     path = sys.argv[1]
     with open(path, "wb") as f:
         f.write(struct.pack("<8I", 0xFEEDFACF, 0x0100000C, 0, 2, 0, 0, 0, 0))
-        f.truncate(%d)
+        f.truncate(int(sys.argv[3]))
     progress = santacore.Progress()
     def shrink():
         while progress.bytes_hashed == 0:
@@ -69,7 +69,6 @@ SHRINK_SCRIPT = textwrap.dedent(
     t.join()
     print(len(tree.binaries), [s.reason for s in tree.skipped])
     """
-    % BIG
 )
 
 
@@ -78,7 +77,7 @@ def test_shrink_is_caught_with_or_without_faulthandler(tmp_path: Path) -> None:
         exe = tmp_path / mode / "shrinks"
         exe.parent.mkdir()
         done = subprocess.run(
-            [sys.executable, "-c", SHRINK_SCRIPT, str(exe), mode], capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", SHRINK_SCRIPT, str(exe), mode, str(BIG)], capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, (mode, done.returncode, done.stderr[-2000:])
         assert done.stdout.startswith("0 ['changed size while being hashed"), (mode, done.stdout)

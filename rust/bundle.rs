@@ -108,6 +108,10 @@ fn super_hash(unique: &BTreeSet<String>) -> Option<String> {
 /// Only an unusable root is an error; unreadable entries land in `skipped`.
 pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) -> Result<TreeHash> {
     let started = Instant::now();
+    let root = &standardized(root).map_err(|source| CoreError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let io_err = |source| CoreError::Io {
         path: root.to_path_buf(),
         source,
@@ -186,6 +190,23 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
         skipped,
         hash_millis,
     })
+}
+
+/// Absolute, with `.` and `..` removed lexically, as Santa standardises candidate paths
+/// (spec §6.3). Symlinks are left alone: resolving them is the caller's choice.
+fn standardized(path: &Path) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in std::path::absolute(path)?.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -280,6 +301,8 @@ fn changed_since(file: &File, before: &std::fs::Metadata) -> Option<String> {
         {
             Some("modified while being hashed".into())
         }
+        // Deleted under us: the bytes were real, but the path no longer names them.
+        Ok(after) if after.nlink() == 0 => Some("vanished (deleted) while being hashed".into()),
         Ok(_) => None,
         Err(e) => Some(format!("could not be re-examined after hashing: {e}")),
     }
@@ -348,6 +371,17 @@ mod tests {
             bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
         assert_eq!(one.bundle_hash, expected);
         assert!(two.binaries.iter().all(|b| b.blake3.is_some()));
+    }
+
+    #[test]
+    fn root_is_standardized() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::fs::write(tmp.path().join("a/x"), thin_exec(3)).unwrap();
+        let messy = tmp.path().join("a/./b/..");
+        let tree = hash_tree(&messy, HashOptions::default(), None).unwrap();
+        assert_eq!(tree.root, tmp.path().join("a"));
+        assert_eq!(tree.binaries[0].path, tmp.path().join("a/x"));
     }
 
     #[test]

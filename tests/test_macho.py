@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import santacore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import santacore
 from tests import reference
 from tests.reference import RefMachO, RefSlice
 
@@ -84,14 +84,14 @@ def to_i32(value: int) -> int:
 # --------------------------------------------------------------------------- comparison helpers
 
 
-def slices_of(info: Any) -> tuple[RefSlice, ...]:
+def slices_of(info: santacore.MachOInfo) -> tuple[RefSlice, ...]:
     return tuple(
         RefSlice(s.arch, s.cputype, s.cpusubtype, s.filetype, s.offset, s.size, s.is_64, s.big_endian)
         for s in info.slices
     )
 
 
-def assert_agrees(info: Any, ref: RefMachO, what: object) -> None:
+def assert_agrees(info: santacore.MachOInfo, ref: RefMachO, what: object) -> None:
     assert info.is_macho == ref.is_macho, what
     assert info.is_fat == ref.is_fat, what
     assert info.fat_container == ref.fat_container, what
@@ -110,7 +110,7 @@ def manifest_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return files
 
 
-def assert_matches_manifest(got: Any, entry: dict[str, Any]) -> None:
+def assert_matches_manifest(got: santacore.MachOInfo | RefMachO, entry: dict[str, Any]) -> None:
     path = entry["path"]
     assert got.is_macho == entry["is_macho"], path
     assert got.is_fat == entry["is_fat"], path
@@ -209,7 +209,7 @@ def fat_files(draw: st.DrawFn) -> bytes:
     Records may point at valid slices (possibly overlapping each other or the table), past the end of the file,
     straddle it, be too small, share an offset or an architecture with an earlier record, or hold any values.
     """
-    magic = draw(st.sampled_from(FAT_MAGIC_BYTES))
+    magic = draw(st.sampled_from(FAT_MAGIC_BYTES[:2] * 3 + FAT_MAGIC_BYTES[2:]))  # mostly the supported magics
     nfat = draw(nfat_arch_values)
     table_end = 8 + 20 * nfat
     if nfat <= 70 and draw(st.integers(0, 4)) > 0:
@@ -225,12 +225,12 @@ def fat_files(draw: st.DrawFn) -> bytes:
             buf[offset : offset + len(data)] = data[: size - offset]
 
     records: list[tuple[int, int, int, int, int]] = []
-    for _ in range(min(nfat, draw(st.integers(0, 8)))):
+    for _ in range(min(nfat, draw(st.integers(1, 8)))):
         if records and draw(st.integers(0, 3)) == 0:  # the architecture of an earlier record
             cputype, cpusubtype = draw(st.sampled_from([record[:2] for record in records]))
         else:
             cputype, cpusubtype = draw(cpu_pairs())
-        mode = draw(st.sampled_from(["valid", "valid", "late", "shared", "past_eof", "straddle", "tiny", "any"]))
+        mode = draw(st.sampled_from(["valid"] * 4 + ["late", "shared", "past_eof", "straddle", "tiny", "any"]))
         if mode == "late" and size - 28 >= 4096:
             offset = draw(st.integers(4096, size - 28))
             length = draw(st.integers(28, size - offset))
@@ -374,7 +374,7 @@ def fat(records: list[tuple[tuple[int, int], int, int]], slices: dict[int, bytes
     return bytes(buf)
 
 
-def sniff_both(data: bytes) -> Any:
+def sniff_both(data: bytes) -> santacore.MachOInfo:
     info = santacore.sniff_macho_bytes(data)
     assert_agrees(info, reference.sniff(data), data.hex())
     return info
@@ -493,6 +493,47 @@ def test_duplicate_architecture_keeps_position_takes_last_value() -> None:
     assert [s.offset for s in info.slices] == [12288, 8192]
     assert info.is_fat
     assert not info.is_executable  # the first value is now the MH_DYLIB slice
+
+
+def test_slice_end_is_not_computed_in_32_bits() -> None:
+    """offset + size wraps around 2**32 to 64, inside the file: the slice still runs past the end."""
+    data = fat([((CPU_X86_64, 3), 4096, (1 << 32) - 4096 + 64)], {4096: thin(size=64)})
+    assert len(data) == 4160
+    info = sniff_both(data)
+    assert not info.is_macho and info.fat_container
+
+
+def test_slices_beyond_the_first_page_are_read_from_disk(tmp_path: Path) -> None:
+    data = fat(
+        [((CPU_X86_64, 3), 8192, 64), ((CPU_ARM64, 0), 12288, 64), ((CPU_ARM64, 2), 12300, 64)],
+        {8192: thin(6, size=64), 12288: thin(2, size=64)},
+    )
+    assert len(data) == 12352  # the arm64e record runs 12 bytes past the end
+    path = tmp_path / "late"
+    path.write_bytes(data)
+    info = santacore.sniff_macho(str(path))
+    assert_agrees(info, reference.sniff_file(path), data.hex())
+    assert list(info.architectures) == ["x86_64", "arm64"]
+    assert list(info.filetypes) == [6, 2]
+    assert not info.is_executable
+
+
+def test_slices_at_and_beyond_2_gib_are_accepted(tmp_path: Path) -> None:
+    """northpolesec reads offsets and sizes as unsigned 32-bit values (a sparse 4 GiB file)."""
+    path = tmp_path / "sparse"
+    records = [((CPU_X86_64, 3), 0x80000000, 4096), ((CPU_ARM64, 0), 0xFFFFF000, 4096)]
+    with open(path, "wb") as f:
+        f.write(fat(records, {}))
+        f.seek(0x80000000)
+        f.write(thin(2, size=64))
+        f.seek(0xFFFFF000)
+        f.write(thin(2, cpu=(CPU_ARM64, 0), size=64))
+        f.truncate(1 << 32)
+    info = santacore.sniff_macho(str(path))
+    assert_agrees(info, reference.sniff_file(path), "sparse 4 GiB file")
+    assert list(info.architectures) == ["x86_64", "arm64"]
+    assert [(s.offset, s.size) for s in info.slices] == [(0x80000000, 4096), (0xFFFFF000, 4096)]
+    assert info.is_executable
 
 
 def test_overlapping_slices_are_each_recorded() -> None:

@@ -9,6 +9,8 @@ use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use rayon::prelude::*;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -52,6 +54,10 @@ pub struct TreeStats {
     pub special_files: u64,
     pub macho_files: u64,
     pub bytes_hashed: u64,
+    /// Phase 1: listing every entry and sniffing every regular file's header.
+    pub walk_millis: f64,
+    /// Phase 2: hashing the executables found.
+    pub hashing_millis: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -78,9 +84,7 @@ pub struct Progress {
 }
 
 /// Santa's super hash of a set of lowercase hex SHA-256 digests.
-pub fn bundle_hash_from_hashes<'a>(
-    hashes: impl IntoIterator<Item = &'a str>,
-) -> Result<Option<String>> {
+pub fn bundle_hash_from_hashes<'a>(hashes: impl IntoIterator<Item = &'a str>) -> Result<Option<String>> {
     let mut unique = BTreeSet::new();
     for h in hashes {
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -106,6 +110,10 @@ fn super_hash(unique: &BTreeSet<String>) -> Option<String> {
 
 /// Walks `root` in parallel and computes Santa's bundle hash of everything below it.
 /// Only an unusable root is an error; unreadable entries land in `skipped`.
+///
+/// Two phases on one thread pool: the walk lists every file and sniffs its header, then
+/// the executables found are hashed largest first, so the hashing phase keeps every core
+/// busy to the end and can be timed on its own.
 pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) -> Result<TreeHash> {
     let started = Instant::now();
     let root = &standardized(root).map_err(|source| CoreError::Io {
@@ -136,36 +144,52 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
     let progress = progress.unwrap_or(&fallback);
     let counters = WalkCounters::default();
     let macho_files = AtomicU64::new(0);
-    let binaries = Mutex::new(Vec::new());
+    let candidates = Mutex::new(Vec::new());
     let skipped = Mutex::new(Vec::new());
     let skip = |path: PathBuf, reason: String| lock(&skipped).push(SkippedPath { path, reason });
 
+    // Phase 1: list everything, sniff every regular file's header.
     pool.install(|| {
-        walk(
-            root,
-            &counters,
-            &|path: PathBuf| {
-                progress.files_examined.fetch_add(1, Relaxed);
-                match examine(&path, opts.blake3, progress) {
-                    Examined::NotBinary { macho } => {
-                        if macho {
-                            macho_files.fetch_add(1, Relaxed);
-                        }
-                    }
-                    Examined::Binary(b) => {
+        let on_file = |path: PathBuf| {
+            progress.files_examined.fetch_add(1, Relaxed);
+            match sniff_path(&path) {
+                Sniffed::NotBinary { macho } => {
+                    if macho {
                         macho_files.fetch_add(1, Relaxed);
-                        progress.binaries_found.fetch_add(1, Relaxed);
-                        lock(&binaries).push(b);
                     }
-                    Examined::Skipped(reason) => skip(path, reason),
                 }
-            },
-            &skip,
-        );
+                Sniffed::Executable(c) => {
+                    macho_files.fetch_add(1, Relaxed);
+                    progress.binaries_found.fetch_add(1, Relaxed);
+                    lock(&candidates).push(c);
+                }
+                Sniffed::Skipped(reason) => skip(path, reason),
+            }
+        };
+        walk(root, &counters, &on_file, &skip);
     });
+    let walk_millis = started.elapsed().as_secs_f64() * 1000.0;
 
-    let mut binaries = binaries.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Phase 2: hash the executables, largest first.
+    let hashing_started = Instant::now();
+    let mut candidates = candidates.into_inner().unwrap_or_else(|e| e.into_inner());
+    candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.identity.size));
+    let hashed: Vec<std::result::Result<BinaryFile, SkippedPath>> = pool.install(|| {
+        candidates
+            .into_par_iter()
+            .map(|c| hash_candidate(c, opts.blake3, progress))
+            .collect()
+    });
+    let mut binaries = Vec::with_capacity(hashed.len());
     let mut skipped = skipped.into_inner().unwrap_or_else(|e| e.into_inner());
+    for outcome in hashed {
+        match outcome {
+            Ok(b) => binaries.push(b),
+            Err(s) => skipped.push(s),
+        }
+    }
+    let hashing_millis = hashing_started.elapsed().as_secs_f64() * 1000.0;
+
     // Workers finish in any order; sort so every thread count gives the same result.
     binaries.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -185,6 +209,8 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
             special_files: counters.special_files.load(Relaxed),
             macho_files: macho_files.load(Relaxed),
             bytes_hashed: binaries.iter().map(|b| b.size).sum(),
+            walk_millis,
+            hashing_millis,
         },
         binaries,
         skipped,
@@ -213,77 +239,131 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-enum Examined {
+/// What identifies one version of a file: if any of it differs between two looks, the
+/// file changed in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(m: &std::fs::Metadata) -> Self {
+        FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+        }
+    }
+}
+
+/// An `MH_EXECUTE` found by the walk, waiting to be hashed.
+struct Candidate {
+    path: PathBuf,
+    identity: FileIdentity,
+    macho: MachO,
+}
+
+enum Sniffed {
     NotBinary { macho: bool },
-    Binary(BinaryFile),
+    Executable(Candidate),
     Skipped(String),
 }
 
-/// Santa's test for one path (spec §6.4): regular (checked on the open descriptor, so a
-/// file swapped for a symlink or FIFO after listing is never followed nor blocks), non-empty,
-/// readable, first slice `MH_EXECUTE`; then SHA-256 from the same descriptor in one pass.
-fn examine(path: &Path, want_blake3: bool, progress: &Progress) -> Examined {
-    let mut file = match OpenOptions::new()
+/// Opens `path` if it is still a regular, non-empty file. Checked on the descriptor, so a
+/// file swapped for a symlink or FIFO after listing is never followed and never blocks.
+fn open_regular(path: &Path) -> std::result::Result<Option<(File, std::fs::Metadata)>, String> {
+    let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Examined::NotBinary { macho: false }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Examined::Skipped("vanished before it could be read".into())
-        }
-        Err(e) => return Examined::Skipped(format!("could not be opened: {e}")),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("vanished before it could be read".into()),
+        Err(e) => return Err(format!("could not be opened: {e}")),
     };
-    let before = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => return Examined::Skipped(format!("could not be examined: {e}")),
-    };
-    if !before.is_file() || before.len() == 0 {
-        return Examined::NotBinary { macho: false };
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.len() > 0 => Ok(Some((file, m))),
+        Ok(_) => Ok(None),
+        Err(e) => Err(format!("could not be examined: {e}")),
     }
-    let size = before.len();
+}
+
+/// Santa's test for one path (spec §6.4): regular, non-empty, readable, and the first
+/// slice of its Mach-O headers is `MH_EXECUTE`. Reads at most the first page and the
+/// slice headers.
+fn sniff_path(path: &Path) -> Sniffed {
+    let (mut file, meta) = match open_regular(path) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Sniffed::NotBinary { macho: false },
+        Err(reason) => return Sniffed::Skipped(reason),
+    };
+    let size = meta.len();
     let mut head = [0u8; HEAD_SIZE];
-    let head_len = (size as usize).min(HEAD_SIZE);
-    if let Err(e) = file.read_exact(&mut head[..head_len]) {
-        return Examined::Skipped(format!(
-            "header could not be read (size changed while reading?): {e}"
-        ));
+    let head = &mut head[..(size as usize).min(HEAD_SIZE)];
+    if let Err(e) = file.read_exact(head) {
+        return Sniffed::Skipped(format!("header could not be read (size changed while reading?): {e}"));
     }
-    let head = &head[..head_len];
-    let macho = macho::sniff(head, size, |offset, buf| {
-        file.read_exact_at(buf, offset).is_ok()
-    });
+    let macho = macho::sniff(head, size, |offset, buf| file.read_exact_at(buf, offset).is_ok());
     if !macho.is_executable() {
-        return Examined::NotBinary {
+        return Sniffed::NotBinary {
             macho: macho.is_macho(),
         };
     }
-    let digests = hash_file(&mut file, size, want_blake3, |n| {
+    Sniffed::Executable(Candidate {
+        path: path.to_path_buf(),
+        identity: FileIdentity::of(&meta),
+        macho,
+    })
+}
+
+/// SHA-256 (and BLAKE3) of a candidate, provided it is still the file the walk sniffed.
+fn hash_candidate(
+    c: Candidate,
+    want_blake3: bool,
+    progress: &Progress,
+) -> std::result::Result<BinaryFile, SkippedPath> {
+    let skipped = |reason: String| SkippedPath {
+        path: c.path.clone(),
+        reason,
+    };
+    let (mut file, before) = match open_regular(&c.path) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => {
+            return Err(skipped(
+                "changed between listing and hashing: no longer a regular file".into(),
+            ))
+        }
+        Err(reason) => return Err(skipped(reason)),
+    };
+    if FileIdentity::of(&before) != c.identity {
+        return Err(skipped("changed between listing and hashing".into()));
+    }
+    let size = c.identity.size;
+    let digests = match hash_file(&mut file, size, want_blake3, |n| {
         progress.bytes_hashed.fetch_add(n, Relaxed);
-    });
-    let digests = match digests {
+    }) {
         Ok(d) => d,
         Err(HashFailure::Truncated { expected }) => {
-            return Examined::Skipped(format!(
-            "changed size while being hashed: shorter than the {expected} bytes it had when opened"
-        ))
+            return Err(skipped(format!(
+                "changed size while being hashed: shorter than the {expected} bytes it had when opened"
+            )))
         }
-        Err(HashFailure::Io(e)) => {
-            return Examined::Skipped(format!("read failed while hashing: {e}"))
-        }
+        Err(HashFailure::Io(e)) => return Err(skipped(format!("read failed while hashing: {e}"))),
     };
     if let Some(reason) = changed_since(&file, &before) {
-        return Examined::Skipped(reason);
+        return Err(skipped(reason));
     }
-    Examined::Binary(BinaryFile {
-        path: path.to_path_buf(),
+    Ok(BinaryFile {
+        path: c.path,
         size,
         sha256: hex::encode(digests.sha256),
         blake3: digests.blake3.map(hex::encode),
-        macho,
+        macho: c.macho,
     })
 }
 
@@ -296,9 +376,7 @@ fn changed_since(file: &File, before: &std::fs::Metadata) -> Option<String> {
             before.len(),
             after.len()
         )),
-        Ok(after)
-            if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) =>
-        {
+        Ok(after) if (after.mtime(), after.mtime_nsec()) != (before.mtime(), before.mtime_nsec()) => {
             Some("modified while being hashed".into())
         }
         // Deleted under us: the bytes were real, but the path no longer names them.
@@ -367,8 +445,7 @@ mod tests {
         assert_eq!(one.binaries.len(), 3);
         assert_eq!(one.binary_count, 2);
         assert_eq!(one.bundle_hash, two.bundle_hash);
-        let expected =
-            bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
+        let expected = bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
         assert_eq!(one.bundle_hash, expected);
         assert!(two.binaries.iter().all(|b| b.blake3.is_some()));
     }

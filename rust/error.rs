@@ -6,10 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{}: not a directory", path.display())]
     NotADirectory { path: PathBuf },
     #[error("invalid SHA-256 hex digest {0:?}: expected 64 hexadecimal characters")]

@@ -74,12 +74,7 @@ pub fn hash_file(
 }
 
 /// Returns Ok(false) when the file cannot be mapped at all (nothing was hashed yet).
-fn hash_mapped(
-    file: &File,
-    size: u64,
-    h: &mut Hashers,
-    on_bytes: &mut impl FnMut(u64),
-) -> Result<bool, HashFailure> {
+fn hash_mapped(file: &File, size: u64, h: &mut Hashers, on_bytes: &mut impl FnMut(u64)) -> Result<bool, HashFailure> {
     sigbus_guard::install();
     let mut offset = 0u64;
     while offset < size {
@@ -119,12 +114,7 @@ fn hash_mapped(
     Ok(true)
 }
 
-fn hash_read(
-    file: &mut File,
-    size: u64,
-    h: &mut Hashers,
-    on_bytes: &mut impl FnMut(u64),
-) -> Result<(), HashFailure> {
+fn hash_read(file: &mut File, size: u64, h: &mut Hashers, on_bytes: &mut impl FnMut(u64)) -> Result<(), HashFailure> {
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(0)).map_err(HashFailure::Io)?;
     let mut buf = vec![0u8; CHUNK_SIZE];
@@ -177,10 +167,7 @@ mod sigbus_guard {
             if current.sa_sigaction == on_sigbus as *const () as usize {
                 return;
             }
-            PAGE_SIZE.store(
-                libc::sysconf(libc::_SC_PAGESIZE).max(1) as usize,
-                Ordering::Relaxed,
-            );
+            PAGE_SIZE.store(libc::sysconf(libc::_SC_PAGESIZE).max(1) as usize, Ordering::Relaxed);
             PREVIOUS_HANDLER.store(current.sa_sigaction, Ordering::SeqCst);
             PREVIOUS_FLAGS.store(current.sa_flags as usize, Ordering::SeqCst);
             let mut ours: libc::sigaction = std::mem::zeroed();
@@ -285,10 +272,7 @@ mod tests {
             b3: None,
         };
         hash_read(&mut f, bytes.len() as u64, &mut h, &mut |_| {}).unwrap();
-        assert_eq!(
-            h.sha.finalize().as_slice(),
-            Sha256::digest(&bytes).as_slice()
-        );
+        assert_eq!(h.sha.finalize().as_slice(), Sha256::digest(&bytes).as_slice());
     }
 
     #[test]

@@ -16,8 +16,8 @@ mod python;
 mod _core {
     #[pymodule_export]
     use crate::python::{
-        arch_name, bundle_hash_from_hashes, hash_tree, sniff_macho, sniff_macho_bytes, BinaryFile,
-        MachOInfo, MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
+        arch_name, bundle_hash_from_hashes, hash_tree, sniff_macho, sniff_macho_bytes, BinaryFile, MachOInfo,
+        MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
     };
 
     #[pymodule_init]

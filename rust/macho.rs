@@ -57,9 +57,7 @@ impl MachO {
     /// Santa's `isExecutable`: the first slice's header says `MH_EXECUTE`. Santa takes the
     /// first value of an unordered dictionary; we take fat-table order (spec §6.4).
     pub fn is_executable(&self) -> bool {
-        self.slices
-            .first()
-            .is_some_and(|s| s.filetype == MH_EXECUTE)
+        self.slices.first().is_some_and(|s| s.filetype == MH_EXECUTE)
     }
 
     pub fn architectures(&self) -> Vec<String> {
@@ -123,11 +121,7 @@ fn parse_thin(b: &[u8]) -> Option<ThinHeader> {
 /// Sniff a file given its first `min(size, 4096)` bytes, its size, and a way to read
 /// `buf.len()` bytes at an offset (used only for slice headers beyond the first page).
 /// `read_at` returns false when the bytes cannot be read; that slice is then invalid.
-pub fn sniff(
-    head: &[u8],
-    file_size: u64,
-    mut read_at: impl FnMut(u64, &mut [u8]) -> bool,
-) -> MachO {
+pub fn sniff(head: &[u8], file_size: u64, mut read_at: impl FnMut(u64, &mut [u8]) -> bool) -> MachO {
     let mut out = MachO::default();
     if file_size < MACH_HEADER_SIZE as u64 || head.len() < MACH_HEADER_SIZE {
         return out;
@@ -346,11 +340,7 @@ mod tests {
     #[test]
     fn duplicate_arch_keeps_position_takes_last_value() {
         let mut v = fat(
-            &[
-                (7, 3, 4096, 64),
-                (0x0100_0007, 3, 8192, 64),
-                (7, 3, 12288, 64),
-            ],
+            &[(7, 3, 4096, 64), (0x0100_0007, 3, 8192, 64), (7, 3, 12288, 64)],
             12288 + 64,
         );
         v[4096..4160].copy_from_slice(&thin(MH_MAGIC, 7, 3, 2, false));

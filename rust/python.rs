@@ -22,11 +22,9 @@ impl From<CoreError> for PyErr {
                 let errno = source.raw_os_error().unwrap_or(0);
                 PyOSError::new_err((errno, source.to_string(), path.into_os_string()))
             }
-            CoreError::NotADirectory { path } => PyNotADirectoryError::new_err((
-                libc::ENOTDIR,
-                "Not a directory",
-                path.into_os_string(),
-            )),
+            CoreError::NotADirectory { path } => {
+                PyNotADirectoryError::new_err((libc::ENOTDIR, "Not a directory", path.into_os_string()))
+            }
             CoreError::InvalidDigest(_) => PyValueError::new_err(msg),
             CoreError::ThreadPool(_) => PyRuntimeError::new_err(msg),
         }
@@ -150,10 +148,7 @@ pub struct SkippedPath {
 #[pymethods]
 impl SkippedPath {
     fn __repr__(&self) -> String {
-        format!(
-            "SkippedPath(path={:?}, reason={:?})",
-            self.path, self.reason
-        )
+        format!("SkippedPath(path={:?}, reason={:?})", self.path, self.reason)
     }
 }
 
@@ -166,6 +161,8 @@ pub struct TreeStats {
     special_files: u64,
     macho_files: u64,
     bytes_hashed: u64,
+    walk_millis: f64,
+    hashing_millis: f64,
 }
 
 /// The bundle hash of a directory tree and everything that went into it.
@@ -279,6 +276,8 @@ pub fn hash_tree(
             special_files: s.special_files,
             macho_files: s.macho_files,
             bytes_hashed: s.bytes_hashed,
+            walk_millis: s.walk_millis,
+            hashing_millis: s.hashing_millis,
         },
     )?;
     Ok(TreeHash {
@@ -313,9 +312,7 @@ pub fn sniff_macho_bytes(data: &[u8]) -> MachOInfo {
 #[pyfunction]
 #[pyo3(signature = (hashes, /))]
 pub fn bundle_hash_from_hashes(hashes: Vec<String>) -> PyResult<Option<String>> {
-    Ok(bundle::bundle_hash_from_hashes(
-        hashes.iter().map(String::as_str),
-    )?)
+    Ok(bundle::bundle_hash_from_hashes(hashes.iter().map(String::as_str))?)
 }
 
 /// The architecture name Santa prints for a CPU type / subtype pair.

@@ -51,10 +51,7 @@ fn visit_dir<'s, F, E>(
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                on_error(
-                    dir.clone(),
-                    format!("directory listing failed part-way: {e}"),
-                );
+                on_error(dir.clone(), format!("directory listing failed part-way: {e}"));
                 break;
             }
         };
@@ -98,18 +95,12 @@ mod tests {
         std::os::unix::fs::symlink(root.join(".hidden"), root.join("link")).unwrap();
         let seen = Mutex::new(Vec::new());
         let counters = WalkCounters::default();
-        walk(
-            root,
-            &counters,
-            &|p| seen.lock().unwrap().push(p),
-            &|p, r| panic!("{p:?}: {r}"),
-        );
+        walk(root, &counters, &|p| seen.lock().unwrap().push(p), &|p, r| {
+            panic!("{p:?}: {r}")
+        });
         let mut seen = seen.into_inner().unwrap();
         seen.sort();
-        assert_eq!(
-            seen,
-            vec![root.join(".hidden/Inner.app/Contents/x"), root.join("a")]
-        );
+        assert_eq!(seen, vec![root.join(".hidden/Inner.app/Contents/x"), root.join("a")]);
         assert_eq!(counters.symlinks.load(Relaxed), 1);
         assert_eq!(counters.directories.load(Relaxed), 4);
     }

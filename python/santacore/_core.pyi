@@ -105,6 +105,12 @@ class TreeStats:
     def macho_files(self) -> int: ...
     @property
     def bytes_hashed(self) -> int: ...
+    @property
+    def walk_millis(self) -> float:
+        """Phase 1: listing every entry and sniffing every regular file's header."""
+    @property
+    def hashing_millis(self) -> float:
+        """Phase 2: hashing the executables found, largest first."""
 
 @final
 class TreeHash:

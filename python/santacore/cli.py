@@ -122,6 +122,8 @@ def bundleinfo_document(result: BundleHash) -> dict[str, Any]:
             "special_files": s.special_files,
             "macho_files": s.macho_files,
             "bytes_hashed": s.bytes_hashed,
+            "walk_millis": s.walk_millis,
+            "hashing_millis": s.hashing_millis,
         },
     }
 

@@ -250,7 +250,7 @@ def fetch_command(origin: dict[str, Any]) -> list[str]:
 
 def fetch_artifact(origin: dict[str, Any], downloads: Path, log: Log = _stderr) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
-    artifact = downloads / origin["artifact"]
+    artifact = downloads / str(origin["artifact"])
     want = origin["artifact_sha256"]
     if artifact.is_file() and sha256_file(artifact) == want:
         return artifact
@@ -463,9 +463,9 @@ def prepare_xcode(
     meta = _read_json(meta_path)
     if meta is not None and {k: meta.get(k) for k in params} == params and root.is_dir() and tsv_path.is_file():
         try:
-            execs = _read_tsv(tsv_path)
-            _check_xcode(root, meta, execs, verify)
-            return _xcode_workload(root, meta, execs)
+            cached = _read_tsv(tsv_path)
+            _check_xcode(root, meta, cached, verify)
+            return _xcode_workload(root, meta, cached)
         except (WorkloadError, OSError, ValueError) as e:
             log(f"{XCODE}: cached tree invalid ({e}); rebuilding")
     elif meta is not None:
@@ -538,8 +538,8 @@ def prepare_xcode(
         "meets_xcode_scale": regular >= MIN_FILES and sum(e.size for e in execs) >= MIN_EXECUTABLE_BYTES,
     }
     with open(tsv_path, "w", encoding="utf-8") as f:
-        for e in execs:
-            f.write(f"{e.rel}\t{e.size}\t{e.sha256}\n")
+        for x in execs:
+            f.write(f"{x.rel}\t{x.size}\t{x.sha256}\n")
     _write_json(meta_path, meta)
     _check_xcode(root, meta, execs, full=False)
     log(f"{XCODE}: built in {meta['build_seconds']}s: {regular} files, {len(execs)} executables")
@@ -573,9 +573,7 @@ def iter_prepare(names: list[str], cache: Path | None = None, **kwargs: Any) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benches.workloads", description=__doc__.split("\n")[0])
     ap.add_argument("--dir", help=f"cache dir (default ${CACHE_ENV} or ~/.cache/santacore-bench)")
-    ap.add_argument(
-        "--workload", action="append", choices=[*WORKLOAD_NAMES, *ALIASES], help="repeatable; default all"
-    )
+    ap.add_argument("--workload", action="append", choices=[*WORKLOAD_NAMES, *ALIASES], help="repeatable; default all")
     ap.add_argument("--copies", type=int, default=DEFAULT_COPIES, help="xcode-scale copies (default %(default)s)")
     ap.add_argument("--link-mode", choices=LINK_MODES, default="copy", help="xcode-scale non-executables")
     ap.add_argument("--verify", action="store_true", help="also re-hash the xcode-scale executables")

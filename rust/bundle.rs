@@ -4,9 +4,10 @@
 //! SHA-256 the result. No binaries means no hash.
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -19,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{CoreError, Result};
 use crate::hash::{hash_file, HashFailure};
 use crate::macho::{self, MachO, HEAD_SIZE};
-use crate::walk::{walk, WalkCounters};
+use crate::walk::{self, walk, Dir, WalkCounters};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HashOptions {
@@ -150,9 +151,10 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
 
     // Phase 1: list everything, sniff every regular file's header.
     pool.install(|| {
-        let on_file = |path: PathBuf| {
+        let on_file = |dir: &Dir, name: OsString| {
             progress.files_examined.fetch_add(1, Relaxed);
-            match sniff_path(&path) {
+            let path = dir.path.join(&name);
+            match sniff_path(&path, dir.open_file(&name)) {
                 Sniffed::NotBinary { macho } => {
                     if macho {
                         macho_files.fetch_add(1, Relaxed);
@@ -273,14 +275,10 @@ enum Sniffed {
     Skipped(String),
 }
 
-/// Opens `path` if it is still a regular, non-empty file. Checked on the descriptor, so a
+/// `opened` if it is still a regular, non-empty file. Checked on the descriptor, so a
 /// file swapped for a symlink or FIFO after listing is never followed and never blocks.
-fn open_regular(path: &Path) -> std::result::Result<Option<(File, std::fs::Metadata)>, String> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-    {
+fn open_regular(opened: std::io::Result<File>) -> std::result::Result<Option<(File, std::fs::Metadata)>, String> {
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("vanished before it could be read".into()),
@@ -296,8 +294,8 @@ fn open_regular(path: &Path) -> std::result::Result<Option<(File, std::fs::Metad
 /// Santa's test for one path (spec §6.4): regular, non-empty, readable, and the first
 /// slice of its Mach-O headers is `MH_EXECUTE`. Reads at most the first page and the
 /// slice headers.
-fn sniff_path(path: &Path) -> Sniffed {
-    let (mut file, meta) = match open_regular(path) {
+fn sniff_path(path: &Path, opened: std::io::Result<File>) -> Sniffed {
+    let (mut file, meta) = match open_regular(opened) {
         Ok(Some(opened)) => opened,
         Ok(None) => return Sniffed::NotBinary { macho: false },
         Err(reason) => return Sniffed::Skipped(reason),
@@ -331,7 +329,7 @@ fn hash_candidate(
         path: c.path.clone(),
         reason,
     };
-    let (mut file, before) = match open_regular(&c.path) {
+    let (mut file, before) = match open_regular(walk::open_file(&c.path)) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
             return Err(skipped(

@@ -1,16 +1,37 @@
 //! Parallel walk of a directory tree (spec §6.3): every entry below the root, hidden
 //! ones included, nested bundles descended into like any folder. Symbolic links are
-//! counted but never followed; `DirEntry::file_type` has `lstat` semantics.
+//! counted but never followed; entry types come from the directory listing (`lstat`
+//! semantics).
 //!
-//! Each directory is one rayon task; its regular files are handed to `on_file` in small
-//! batches on the same pool, so listing and hashing overlap and neither waits on the other.
+//! Each directory is one rayon task. Everything is opened relative to its parent's
+//! descriptor (`openat`), so the kernel never re-resolves a long path per file and trees
+//! deeper than `PATH_MAX` are walked like any other. A directory's descriptor lives as
+//! long as tasks for its children still need it.
 
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 /// Files handed to one task: large enough to amortise the task, small enough that one
 /// huge directory still spreads over every thread.
 const FILES_PER_TASK: usize = 16;
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+/// O_NONBLOCK: a FIFO swapped in after listing must not block the open.
+const FILE_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
 
 #[derive(Debug, Default)]
 pub struct WalkCounters {
@@ -21,63 +42,161 @@ pub struct WalkCounters {
     pub special_files: AtomicU64,
 }
 
-/// Walks everything below `root` on the current rayon pool. `on_file` gets every regular
-/// file; `on_error` every path that could not be listed, with the reason.
-pub fn walk<F, E>(root: &Path, counters: &WalkCounters, on_file: &F, on_error: &E)
-where
-    F: Fn(PathBuf) + Sync,
-    E: Fn(PathBuf, String) + Sync,
-{
-    rayon::scope(|scope| visit_dir(scope, root.to_path_buf(), counters, on_file, on_error));
+/// An open directory of the walk.
+pub struct Dir {
+    fd: OwnedFd,
+    pub path: PathBuf,
 }
 
-fn visit_dir<'s, F, E>(
+impl Dir {
+    /// Opens `name` in this directory without following a symlink (ELOOP if it is one).
+    pub fn open_file(&self, name: &OsStr) -> io::Result<File> {
+        Ok(File::from(rustix::fs::openat(
+            &self.fd,
+            name,
+            FILE_FLAGS,
+            Mode::empty(),
+        )?))
+    }
+}
+
+/// Opens a file by path; a path too long for the kernel is opened one component at a time.
+pub fn open_file(path: &Path) -> io::Result<File> {
+    match rustix::fs::open(path, FILE_FLAGS, Mode::empty()) {
+        Err(rustix::io::Errno::NAMETOOLONG) => {}
+        other => return Ok(File::from(other?)),
+    }
+    let (parent, name) = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => (parent, name),
+        _ => return Err(rustix::io::Errno::NAMETOOLONG.into()),
+    };
+    let mut dir = rustix::fs::open("/", DIR_FLAGS, Mode::empty())?;
+    for part in parent.components().skip(1) {
+        // Ancestors above the walk's root may be symlinks (e.g. /tmp on macOS): follow them.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        dir = rustix::fs::openat(&dir, part.as_os_str(), flags, Mode::empty())?;
+    }
+    Ok(File::from(rustix::fs::openat(&dir, name, FILE_FLAGS, Mode::empty())?))
+}
+
+/// Walks everything below `root` on the current rayon pool. `on_file` gets every regular
+/// file as (its directory, its name); `on_error` every path that could not be listed.
+pub fn walk<F, E>(root: &Path, counters: &WalkCounters, on_file: &F, on_error: &E)
+where
+    F: Fn(&Dir, OsString) + Sync,
+    E: Fn(PathBuf, String) + Sync,
+{
+    let fd = match rustix::fs::open(root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return on_error(
+                root.to_path_buf(),
+                format!("directory could not be opened: {}", io::Error::from(e)),
+            )
+        }
+    };
+    let root = Arc::new(Dir {
+        fd,
+        path: root.to_path_buf(),
+    });
+    rayon::scope(|scope| list_dir(scope, root, counters, on_file, on_error));
+}
+
+fn visit_child<'s, F, E>(
     scope: &rayon::Scope<'s>,
-    dir: PathBuf,
+    parent: Arc<Dir>,
+    name: OsString,
     counters: &'s WalkCounters,
     on_file: &'s F,
     on_error: &'s E,
 ) where
-    F: Fn(PathBuf) + Sync,
+    F: Fn(&Dir, OsString) + Sync,
+    E: Fn(PathBuf, String) + Sync,
+{
+    let path = parent.path.join(&name);
+    match rustix::fs::openat(&parent.fd, name.as_os_str(), DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => {
+            drop(parent); // the parent's descriptor may close once its last child is open
+            list_dir(scope, Arc::new(Dir { fd, path }), counters, on_file, on_error);
+        }
+        Err(e) => on_error(path, format!("directory could not be opened: {}", io::Error::from(e))),
+    }
+}
+
+fn list_dir<'s, F, E>(
+    scope: &rayon::Scope<'s>,
+    dir: Arc<Dir>,
+    counters: &'s WalkCounters,
+    on_file: &'s F,
+    on_error: &'s E,
+) where
+    F: Fn(&Dir, OsString) + Sync,
     E: Fn(PathBuf, String) + Sync,
 {
     counters.directories.fetch_add(1, Relaxed);
-    let entries = match std::fs::read_dir(&dir) {
+    // Read through a duplicate: the original stays the base for this directory's openat
+    // calls, and (unlike reopening ".") a dup needs no search permission on the folder.
+    let mut entries = match rustix::io::dup(&dir.fd).and_then(rustix::fs::Dir::new) {
         Ok(entries) => entries,
-        Err(e) => return on_error(dir, format!("directory could not be listed: {e}")),
+        Err(e) => {
+            return on_error(
+                dir.path.clone(),
+                format!("directory could not be listed: {}", io::Error::from(e)),
+            )
+        }
     };
     let mut files = Vec::new();
-    for entry in entries {
+    while let Some(entry) = entries.read() {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                on_error(dir.clone(), format!("directory listing failed part-way: {e}"));
+                let reason = format!("directory listing failed part-way: {}", io::Error::from(e));
+                on_error(dir.path.clone(), reason);
                 break;
             }
         };
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => {
-                scope.spawn(move |s| visit_dir(s, path, counters, on_file, on_error));
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let name = OsStr::from_bytes(name).to_os_string();
+        let file_type = match entry.file_type() {
+            // Some filesystems leave d_type unset: ask, still without following links.
+            FileType::Unknown => match rustix::fs::statat(&dir.fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(e) => {
+                    on_error(
+                        dir.path.join(&name),
+                        format!("could not be examined: {}", io::Error::from(e)),
+                    );
+                    continue;
+                }
+            },
+            known => known,
+        };
+        match file_type {
+            FileType::Directory => {
+                let parent = Arc::clone(&dir);
+                scope.spawn(move |s| visit_child(s, parent, name, counters, on_file, on_error));
             }
-            Ok(t) if t.is_file() => {
+            FileType::RegularFile => {
                 counters.regular_files.fetch_add(1, Relaxed);
-                files.push(path);
+                files.push(name);
                 if files.len() == FILES_PER_TASK {
                     let batch = std::mem::take(&mut files);
-                    scope.spawn(move |_| batch.into_iter().for_each(on_file));
+                    let dir = Arc::clone(&dir);
+                    scope.spawn(move |_| batch.into_iter().for_each(|name| on_file(&dir, name)));
                 }
             }
-            Ok(t) if t.is_symlink() => {
+            FileType::Symlink => {
                 counters.symlinks.fetch_add(1, Relaxed);
             }
-            Ok(_) => {
+            _ => {
                 counters.special_files.fetch_add(1, Relaxed);
             }
-            Err(e) => on_error(path, format!("could not be examined: {e}")),
         }
     }
-    files.into_iter().for_each(on_file);
+    files.into_iter().for_each(|name| on_file(&dir, name));
 }
 
 #[cfg(test)]
@@ -95,13 +214,49 @@ mod tests {
         std::os::unix::fs::symlink(root.join(".hidden"), root.join("link")).unwrap();
         let seen = Mutex::new(Vec::new());
         let counters = WalkCounters::default();
-        walk(root, &counters, &|p| seen.lock().unwrap().push(p), &|p, r| {
-            panic!("{p:?}: {r}")
-        });
+        let on_file = |dir: &Dir, name: OsString| seen.lock().unwrap().push(dir.path.join(name));
+        walk(root, &counters, &on_file, &|p, r| panic!("{p:?}: {r}"));
         let mut seen = seen.into_inner().unwrap();
         seen.sort();
         assert_eq!(seen, vec![root.join(".hidden/Inner.app/Contents/x"), root.join("a")]);
         assert_eq!(counters.symlinks.load(Relaxed), 1);
         assert_eq!(counters.directories.load(Relaxed), 4);
+    }
+
+    #[test]
+    fn deeper_than_path_max() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = File::open(tmp.path()).map(OwnedFd::from).unwrap();
+        let name = "d".repeat(200);
+        for _ in 0..40 {
+            rustix::fs::mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
+            dir = rustix::fs::openat(&dir, name.as_str(), DIR_FLAGS, Mode::empty()).unwrap();
+        }
+        let f = rustix::fs::openat(
+            &dir,
+            "bottom",
+            OFlags::CREATE | OFlags::WRONLY,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&f, b"hello").unwrap();
+        let seen = Mutex::new(Vec::new());
+        let on_file = |dir: &Dir, name: OsString| {
+            let opened = dir.open_file(&name).is_ok();
+            seen.lock().unwrap().push((dir.path.join(name), opened));
+        };
+        walk(tmp.path(), &WalkCounters::default(), &on_file, &|p, r| {
+            panic!("{p:?}: {r}")
+        });
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].0.as_os_str().len() > 8000 && seen[0].1);
+        // Opening by the over-long path still works, one component at a time.
+        assert!(open_file(&seen[0].0).is_ok());
+        std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(tmp.path())
+            .status()
+            .unwrap();
     }
 }

@@ -629,10 +629,10 @@ def test_deep_chain_within_path_max_is_walked(corpus: Path, public_tmp: Path) ->
     assert not root.exists()
 
 
-def test_deep_chain_beyond_path_max_is_skipped_not_fatal(corpus: Path, tmp_path: Path) -> None:
-    """2,000 levels of 'dd' (6,000+ bytes of path): the walk is path-based, so the first folder whose path
-    reaches PATH_MAX cannot be listed. It is reported in `skipped` ("File name too long"), nothing below it
-    is found, and the shallow executable still is."""
+def test_deep_chain_beyond_path_max_is_walked(corpus: Path, tmp_path: Path) -> None:
+    """2,000 levels of 'dd' (6,000+ bytes of path, past PATH_MAX): the walk opens each folder relative
+    to its parent and the hashing phase opens over-long paths one component at a time, so every
+    executable is found and hashed, at any depth, and nothing is skipped."""
     shallow, deep = (corpus / BUNDLE_EXAMPLE_EXE).read_bytes(), (corpus / NINJA).read_bytes()
     root = tmp_path / "chain"
     root.mkdir()
@@ -643,14 +643,17 @@ def test_deep_chain_beyond_path_max_is_skipped_not_fatal(corpus: Path, tmp_path:
         assert 10 < too_long < 1500
 
         tree = hash_tree_with_deadline(root)
-        shallow_sha = hashlib.sha256(shallow).hexdigest()
-        assert {b.path: b.sha256 for b in tree.binaries} == {f"{levels[10]}/exe-10": shallow_sha}
-        assert tree.binary_count == len({b.sha256 for b in tree.binaries}) == 1
-        assert tree.bundle_hash == expected_bundle_hash([shallow_sha])
-        assert [s.path for s in tree.skipped] == [levels[too_long]]
-        assert "File name too long" in tree.skipped[0].reason
-        assert tree.stats.directories == too_long + 1  # the root and levels 1..too_long (the last one unlisted)
-        assert tree.stats.regular_files == 1
+        shallow_sha, deep_sha = hashlib.sha256(shallow).hexdigest(), hashlib.sha256(deep).hexdigest()
+        assert {b.path: b.sha256 for b in tree.binaries} == {
+            f"{levels[10]}/exe-10": shallow_sha,
+            f"{levels[1500]}/exe-1500": deep_sha,
+            f"{levels[DEPTH]}/exe-{DEPTH}": deep_sha,
+        }
+        assert tree.binary_count == 2
+        assert tree.bundle_hash == expected_bundle_hash([shallow_sha, deep_sha])
+        assert tree.skipped == []
+        assert tree.stats.directories == DEPTH + 1
+        assert tree.stats.regular_files == 3
     finally:
         remove_tree(root)
     assert not root.exists()

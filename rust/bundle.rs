@@ -179,6 +179,9 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
     let hashed: Vec<std::result::Result<BinaryFile, SkippedPath>> = pool.install(|| {
         candidates
             .into_par_iter()
+            // One file per work item: sorted largest first, whole-chunk splits would hand
+            // one thread most of the bytes while the other idles.
+            .with_max_len(1)
             .map(|c| hash_candidate(c, opts.blake3, progress))
             .collect()
     });
@@ -293,20 +296,39 @@ fn open_regular(opened: std::io::Result<File>) -> std::result::Result<Option<(Fi
 
 /// Santa's test for one path (spec §6.4): regular, non-empty, readable, and the first
 /// slice of its Mach-O headers is `MH_EXECUTE`. Reads at most the first page and the
-/// slice headers.
+/// slice headers; only a file that starts with a Mach-O magic costs an `fstat`.
 fn sniff_path(path: &Path, opened: std::io::Result<File>) -> Sniffed {
-    let (mut file, meta) = match open_regular(opened) {
-        Ok(Some(opened)) => opened,
-        Ok(None) => return Sniffed::NotBinary { macho: false },
-        Err(reason) => return Sniffed::Skipped(reason),
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Sniffed::NotBinary { macho: false },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Sniffed::Skipped("vanished before it could be read".into())
+        }
+        Err(e) => return Sniffed::Skipped(format!("could not be opened: {e}")),
+    };
+    let mut head = [0u8; HEAD_SIZE];
+    let got = match read_up_to(&mut file, &mut head) {
+        Ok(n) => n,
+        Err(e) => return Sniffed::Skipped(format!("header could not be read: {e}")),
+    };
+    if !macho::has_macho_magic(&head[..got]) {
+        return Sniffed::NotBinary { macho: false };
+    }
+    // The listing said "regular file"; the descriptor must agree before we trust its size.
+    let meta = match file.metadata() {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => return Sniffed::NotBinary { macho: false },
+        Err(e) => return Sniffed::Skipped(format!("could not be examined: {e}")),
     };
     let size = meta.len();
-    let mut head = [0u8; HEAD_SIZE];
-    let head = &mut head[..(size as usize).min(HEAD_SIZE)];
-    if let Err(e) = file.read_exact(head) {
-        return Sniffed::Skipped(format!("header could not be read (size changed while reading?): {e}"));
+    if got as u64 != size.min(HEAD_SIZE as u64) {
+        return Sniffed::Skipped(format!(
+            "changed size while its header was read ({got} bytes read, {size} now)"
+        ));
     }
-    let macho = macho::sniff(head, size, |offset, buf| file.read_exact_at(buf, offset).is_ok());
+    let macho = macho::sniff(&head[..got], size, |offset, buf| {
+        file.read_exact_at(buf, offset).is_ok()
+    });
     if !macho.is_executable() {
         return Sniffed::NotBinary {
             macho: macho.is_macho(),
@@ -317,6 +339,20 @@ fn sniff_path(path: &Path, opened: std::io::Result<File>) -> Sniffed {
         identity: FileIdentity::of(&meta),
         macho,
     })
+}
+
+/// Fills `buf` from the start of `file` or up to end of file, whichever comes first.
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// SHA-256 (and BLAKE3) of a candidate, provided it is still the file the walk sniffed.

@@ -118,6 +118,16 @@ fn parse_thin(b: &[u8]) -> Option<ThinHeader> {
     })
 }
 
+/// Whether `head` starts with a magic that `sniff` could accept (thin or fat, either
+/// byte order): a cheap first look before anything else is read or stat'ed.
+pub fn has_macho_magic(head: &[u8]) -> bool {
+    head.len() >= MACH_HEADER_SIZE
+        && matches!(
+            u32_le(head, 0),
+            MH_MAGIC | MH_MAGIC_64 | MH_CIGAM | MH_CIGAM_64 | FAT_MAGIC | FAT_CIGAM
+        )
+}
+
 /// Sniff a file given its first `min(size, 4096)` bytes, its size, and a way to read
 /// `buf.len()` bytes at an offset (used only for slice headers beyond the first page).
 /// `read_at` returns false when the bytes cannot be read; that slice is then invalid.
@@ -357,6 +367,8 @@ mod tests {
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..6000)) {
             let m = sniff_bytes(&data);
             prop_assert!(m.slices.len() <= MAX_FAT_ARCH_COUNT as usize);
+            // The cheap pre-check never turns away a file that sniffs as Mach-O.
+            prop_assert!(has_macho_magic(&data) || !m.is_macho() && !m.fat_container);
         }
 
         #[test]

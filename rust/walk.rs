@@ -134,33 +134,13 @@ fn list_dir<'s, F, E>(
     E: Fn(PathBuf, String) + Sync,
 {
     counters.directories.fetch_add(1, Relaxed);
-    // Read through a duplicate: the original stays the base for this directory's openat
-    // calls, and (unlike reopening ".") a dup needs no search permission on the folder.
-    let mut entries = match rustix::io::dup(&dir.fd).and_then(rustix::fs::Dir::new) {
-        Ok(entries) => entries,
-        Err(e) => {
-            return on_error(
-                dir.path.clone(),
-                format!("directory could not be listed: {}", io::Error::from(e)),
-            )
-        }
-    };
     let mut files = Vec::new();
-    while let Some(entry) = entries.read() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                let reason = format!("directory listing failed part-way: {}", io::Error::from(e));
-                on_error(dir.path.clone(), reason);
-                break;
-            }
-        };
-        let name = entry.file_name().to_bytes();
+    let listed = for_each_entry(&dir.fd, |name, file_type| {
         if name == b"." || name == b".." {
-            continue;
+            return;
         }
         let name = OsStr::from_bytes(name).to_os_string();
-        let file_type = match entry.file_type() {
+        let file_type = match file_type {
             // Some filesystems leave d_type unset: ask, still without following links.
             FileType::Unknown => match rustix::fs::statat(&dir.fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => FileType::from_raw_mode(st.st_mode),
@@ -169,7 +149,7 @@ fn list_dir<'s, F, E>(
                         dir.path.join(&name),
                         format!("could not be examined: {}", io::Error::from(e)),
                     );
-                    continue;
+                    return;
                 }
             },
             known => known,
@@ -195,8 +175,39 @@ fn list_dir<'s, F, E>(
                 counters.special_files.fetch_add(1, Relaxed);
             }
         }
+    });
+    if let Err(e) = listed {
+        on_error(
+            dir.path.clone(),
+            format!("directory could not be listed: {}", io::Error::from(e)),
+        );
     }
     files.into_iter().for_each(|name| on_file(&dir, name));
+}
+
+/// Calls `each(name, type)` for every entry of the directory open at `fd`.
+/// Linux reads with getdents straight into a buffer (no dup, no fdopendir); the fd's own
+/// read position is used, which nothing else reads.
+#[cfg(target_os = "linux")]
+fn for_each_entry(fd: &OwnedFd, mut each: impl FnMut(&[u8], FileType)) -> rustix::io::Result<()> {
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut entries = rustix::fs::RawDir::new(fd, buf.spare_capacity_mut());
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        each(entry.file_name().to_bytes(), entry.file_type());
+    }
+    Ok(())
+}
+
+/// Elsewhere through `fdopendir` on a duplicate, leaving `fd` as the base for `openat`.
+#[cfg(not(target_os = "linux"))]
+fn for_each_entry(fd: &OwnedFd, mut each: impl FnMut(&[u8], FileType)) -> rustix::io::Result<()> {
+    let mut entries = rustix::fs::Dir::new(rustix::io::dup(fd)?)?;
+    while let Some(entry) = entries.read() {
+        let entry = entry?;
+        each(entry.file_name().to_bytes(), entry.file_type());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ pass of every tool first), it measures:
 
 * santacore ``hash_tree`` with default threads: median wall of N runs, each in a fresh
   child process (``python -m benches._child``); wall is the call itself, timed in the child.
-  Peak RSS is the child's ``ru_maxrss`` from ``os.wait4`` (that child runs only santacore);
+  Peak RSS is the child's maximum resident set as ``/usr/bin/time`` reports it (that child
+  runs only santacore; ``os.wait4`` would report a high-water mark inherited over fork);
   the RSS of a child that only imports santacore is reported as the baseline. Also
   santacore's own ``hash_millis``, its CPU time (user+sys) / wall = cores kept busy, and a
   1-thread run for scaling.
@@ -23,7 +24,8 @@ pass of every tool first), it measures:
   hashed by santacore (and, for comparison, by hashlib with 2 threads). Its bundle hash must
   equal the full tree's.
 
-Ratios: reference / santacore (target >= 3), santacore / SHA-256 floor (target <= 1.2),
+Ratios: reference / santacore (target >= 3), santacore's hashing phase (its
+``hashing_millis``) / SHA-256 floor (target <= 1.2; the whole run / floor is reported too),
 santacore / find, and peak RSS (target < 150 MB). Other processes' CPU use during each run
 is read from /proc/stat and reported (``foreign_cpu``); before each workload the command
 waits (up to ``--idle-wait`` s) for the machine to be quiet. Results go to
@@ -55,7 +57,7 @@ from benches.workloads import REPO_ROOT, WORKLOAD_NAMES, Workload, cache_dir, ca
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGETS = {"reference_over_santacore_min": 3.0, "santacore_over_floor_max": 1.2, "peak_rss_mb_max": 150.0}
+TARGETS = {"reference_over_santacore_min": 3.0, "hashing_phase_over_floor_max": 1.2, "peak_rss_mb_max": 150.0}
 
 
 # ----------------------------------------------------------------------------- machine
@@ -477,7 +479,8 @@ def measure(workload: Workload, cache: Path, runs: int, ref_runs: int, rates: di
         "ratios": ratios,
         "targets": {
             "reference_over_santacore>=3": ratios["reference_over_santacore"] >= 3.0,
-            "santacore_over_floor<=1.2": ratios["santacore_over_floor"] <= 1.2,
+            # The issue's target is on the hashing phase; the whole run is reported beside it.
+            "hashing_phase_over_floor<=1.2": ratios["hashing_phase_over_floor"] <= 1.2,
             "peak_rss<150MB": peak_rss < 150.0,
         },
     }
@@ -527,7 +530,7 @@ def _rows(w: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "  phase 2 hashing (hashing_millis)",
             _ms(w["santacore_hashing_millis_median"] / 1000),
-            f"{q['hashing_phase_over_floor']:.2f} x SHA-256 floor",
+            f"{q['hashing_phase_over_floor']:.2f} x SHA-256 floor; <= 1.2: {_ok(t['hashing_phase_over_floor<=1.2'])}",
         ),
         ("  cores busy (call CPU / wall)", f"{sc['cores_busy']:.2f}", f"of {w['machine_cpus']}"),
         ("  santacore 1 thread", _ms(w["santacore_1thread"]["median_s"]), f"{q['santacore_1t_over_default']:.2f} x"),
@@ -563,10 +566,9 @@ def _rows(w: dict[str, Any]) -> list[tuple[str, str, str]]:
             f">= 3: {_ok(t['reference_over_santacore>=3'])}",
         ),
         (
-            "santacore / SHA-256 floor",
+            "santacore (whole run) / SHA-256 floor",
             f"{q['santacore_over_floor']:.2f} x",
-            f"<= 1.2: {_ok(t['santacore_over_floor<=1.2'])} "
-            f"(critical-path floor: {q['santacore_over_critical_path_floor']:.2f} x)",
+            f"critical-path floor: {q['santacore_over_critical_path_floor']:.2f} x",
         ),
         ("santacore / find", f"{q['santacore_over_find']:.2f} x", ""),
         (
@@ -608,18 +610,20 @@ def print_report(result: dict[str, Any]) -> None:
         for a, b, note in rows:
             print(f"  {a:<{width}}  {b:>12}  {note}")
         print()
-    hdr = ("workload", "santacore", "reference", "find", "SHA floor", "ref/sc", "sc/floor", "sc/find", "RSS MB")
+    hdr: tuple[str, ...] = ("workload", "santacore", "hashing", "reference", "find", "SHA floor")
+    hdr += ("ref/sc", "hash/floor", "sc/find", "RSS MB")
     print("  ".join(f"{h:>11}" for h in hdr))
     for w in result["workloads"]:
         q = w["ratios"]
         cells = (
             w["workload"],
             _ms(w["santacore"]["median_s"]),
+            _ms(w["santacore_hashing_millis_median"] / 1000),
             _ms(w["reference"]["median_s"]),
             _ms(w["find"]["median_s"]),
             _ms(w["sha256_floor_s"]),
             f"{q['reference_over_santacore']:.2f}",
-            f"{q['santacore_over_floor']:.2f}",
+            f"{q['hashing_phase_over_floor']:.2f}",
             f"{q['santacore_over_find']:.2f}",
             f"{w['santacore']['peak_rss_mb']:.1f}",
         )

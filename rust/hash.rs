@@ -219,7 +219,10 @@ mod sigbus_guard {
         let handler = PREVIOUS_HANDLER.load(Ordering::SeqCst);
         let flags = PREVIOUS_FLAGS.load(Ordering::SeqCst) as libc::c_int;
         if handler == libc::SIG_IGN && sent {
-        } else if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            // An ignored signal that was sent, not a fault: ignore it, as before us.
+            return;
+        }
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
             // End the process the way it would have ended without us.
             // SAFETY: resetting a signal disposition and raising: both async-signal-safe.
             unsafe {

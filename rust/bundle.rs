@@ -365,7 +365,7 @@ fn hash_candidate(
         path: c.path.clone(),
         reason,
     };
-    let (mut file, before) = match open_regular(walk::open_file(&c.path)) {
+    let (file, before) = match open_regular(walk::open_file(&c.path)) {
         Ok(Some(opened)) => opened,
         Ok(None) => {
             return Err(skipped(
@@ -378,7 +378,7 @@ fn hash_candidate(
         return Err(skipped("changed between listing and hashing".into()));
     }
     let size = c.identity.size;
-    let digests = match hash_file(&mut file, size, want_blake3, |n| {
+    let digests = match hash_file(&file, size, want_blake3, |n| {
         progress.bytes_hashed.fetch_add(n, Relaxed);
     }) {
         Ok(d) => d,

@@ -11,6 +11,8 @@ pub enum CoreError {
     NotADirectory { path: PathBuf },
     #[error("invalid SHA-256 hex digest {0:?}: expected 64 hexadecimal characters")]
     InvalidDigest(String),
+    #[error("{0}")]
+    InvalidArgument(String),
     #[error("could not start the hashing thread pool: {0}")]
     ThreadPool(String),
 }

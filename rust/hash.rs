@@ -8,7 +8,7 @@
 //! file cannot be mapped, a plain read loop takes over.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::AsRawFd;
 
 use sha2::{Digest as _, Sha256};
@@ -54,31 +54,52 @@ impl Hashers {
 }
 
 /// Hashes the first `size` bytes of `file` (its size when opened).
-pub fn hash_file(
-    file: &mut File,
-    size: u64,
-    want_blake3: bool,
-    mut on_bytes: impl FnMut(u64),
-) -> Result<Digests, HashFailure> {
+pub fn hash_file(file: &File, size: u64, want_blake3: bool, on_bytes: impl FnMut(u64)) -> Result<Digests, HashFailure> {
     let mut h = Hashers {
         sha: Sha256::new(),
         b3: want_blake3.then(blake3::Hasher::new),
     };
-    if !hash_mapped(file, size, &mut h, &mut on_bytes)? {
-        hash_read(file, size, &mut h, &mut on_bytes)?;
-    }
+    visit_range(file, 0, size, |chunk| h.update(chunk), on_bytes)?;
     Ok(Digests {
         sha256: h.sha.finalize().into(),
         blake3: h.b3.map(|b| *b.finalize().as_bytes()),
     })
 }
 
-/// Returns Ok(false) when the file cannot be mapped at all (nothing was hashed yet).
-fn hash_mapped(file: &File, size: u64, h: &mut Hashers, on_bytes: &mut impl FnMut(u64)) -> Result<bool, HashFailure> {
+/// Feeds the bytes `[start, start + len)` of `file`, in order, to `visit`, in one pass:
+/// through memory-map windows, or a read loop where the file cannot be mapped.
+pub fn visit_range(
+    file: &File,
+    start: u64,
+    len: u64,
+    mut visit: impl FnMut(&[u8]),
+    mut on_bytes: impl FnMut(u64),
+) -> Result<(), HashFailure> {
+    let end = start
+        .checked_add(len)
+        .ok_or(HashFailure::Truncated { expected: u64::MAX })?;
+    if !visit_mapped(file, start, end, &mut visit, &mut on_bytes)? {
+        visit_read(file, start, end, &mut visit, &mut on_bytes)?;
+    }
+    Ok(())
+}
+
+/// Returns Ok(false) when the file cannot be mapped at all (nothing was visited yet).
+fn visit_mapped(
+    file: &File,
+    start: u64,
+    end: u64,
+    visit: &mut impl FnMut(&[u8]),
+    on_bytes: &mut impl FnMut(u64),
+) -> Result<bool, HashFailure> {
     sigbus_guard::install();
-    let mut offset = 0u64;
-    while offset < size {
-        let len = MAP_WINDOW.min((size - offset) as usize);
+    let page = sigbus_guard::page_size() as u64;
+    let mut pos = start;
+    while pos < end {
+        // mmap offsets must be page-aligned: map from the page holding `pos`, skip the lead.
+        let aligned = pos - pos % page;
+        let skip = (pos - aligned) as usize;
+        let len = (MAP_WINDOW as u64).min(end - aligned) as usize;
         // SAFETY: a fresh private read-only mapping of our own descriptor, unmapped below
         // before anything else can see it. Concurrent writers can change the bytes under
         // us (the hash is then discarded by the caller's mtime/size check); a shrinking
@@ -90,45 +111,50 @@ fn hash_mapped(file: &File, size: u64, h: &mut Hashers, on_bytes: &mut impl FnMu
                 libc::PROT_READ,
                 MAP_FLAGS,
                 file.as_raw_fd(),
-                offset as libc::off_t,
+                aligned as libc::off_t,
             )
         };
         if ptr == libc::MAP_FAILED {
-            if offset == 0 {
+            if pos == start {
                 return Ok(false);
             }
             return Err(HashFailure::Io(io::Error::last_os_error()));
         }
         let shrank = sigbus_guard::while_guarding(ptr as usize, len, || {
             // SAFETY: `ptr` maps `len` readable bytes until the munmap below.
-            h.update(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) });
+            visit(&unsafe { std::slice::from_raw_parts(ptr as *const u8, len) }[skip..]);
         });
         // SAFETY: unmapping exactly the mapping made above.
         unsafe { libc::munmap(ptr, len) };
         if shrank {
-            return Err(HashFailure::Truncated { expected: size });
+            return Err(HashFailure::Truncated { expected: end });
         }
-        offset += len as u64;
-        on_bytes(len as u64);
+        pos = aligned + len as u64;
+        on_bytes((len - skip) as u64);
     }
     Ok(true)
 }
 
-fn hash_read(file: &mut File, size: u64, h: &mut Hashers, on_bytes: &mut impl FnMut(u64)) -> Result<(), HashFailure> {
-    use std::io::{Seek, SeekFrom};
-    file.seek(SeekFrom::Start(0)).map_err(HashFailure::Io)?;
+fn visit_read(
+    file: &File,
+    start: u64,
+    end: u64,
+    visit: &mut impl FnMut(&[u8]),
+    on_bytes: &mut impl FnMut(u64),
+) -> Result<(), HashFailure> {
+    use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; CHUNK_SIZE];
-    let mut done = 0u64;
-    while done < size {
-        let want = buf.len().min((size - done) as usize);
-        let n = match file.read(&mut buf[..want]) {
-            Ok(0) => return Err(HashFailure::Truncated { expected: size }),
+    let mut pos = start;
+    while pos < end {
+        let want = buf.len().min((end - pos) as usize);
+        let n = match file.read_at(&mut buf[..want], pos) {
+            Ok(0) => return Err(HashFailure::Truncated { expected: end }),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(HashFailure::Io(e)),
         };
-        h.update(&buf[..n]);
-        done += n as u64;
+        visit(&buf[..n]);
+        pos += n as u64;
         on_bytes(n as u64);
     }
     Ok(())
@@ -176,6 +202,10 @@ mod sigbus_guard {
             libc::sigemptyset(&mut ours.sa_mask);
             libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut());
         }
+    }
+
+    pub fn page_size() -> usize {
+        PAGE_SIZE.load(Ordering::Relaxed)
     }
 
     /// Runs `read` with `[start, start+len)` guarded; true if the file shrank under it.
@@ -257,34 +287,49 @@ mod tests {
             let bytes = data(len);
             let mut tmp = tempfile::NamedTempFile::new().unwrap();
             tmp.write_all(&bytes).unwrap();
-            let mut f = File::open(tmp.path()).unwrap();
-            let d = hash_file(&mut f, len as u64, true, |_| {}).unwrap();
+            let f = File::open(tmp.path()).unwrap();
+            let d = hash_file(&f, len as u64, true, |_| {}).unwrap();
             assert_eq!(d.sha256.as_slice(), Sha256::digest(&bytes).as_slice());
             assert_eq!(d.blake3.unwrap(), *blake3::hash(&bytes).as_bytes());
         }
     }
 
     #[test]
-    fn read_fallback_equals_whole_file_digest() {
+    fn read_fallback_and_unaligned_ranges_equal_the_bytes() {
         let bytes = data(CHUNK_SIZE * 3 + 7);
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
         tmp.write_all(&bytes).unwrap();
-        let mut f = File::open(tmp.path()).unwrap();
-        let mut h = Hashers {
-            sha: Sha256::new(),
-            b3: None,
-        };
-        hash_read(&mut f, bytes.len() as u64, &mut h, &mut |_| {}).unwrap();
-        assert_eq!(h.sha.finalize().as_slice(), Sha256::digest(&bytes).as_slice());
+        let f = File::open(tmp.path()).unwrap();
+        for (start, len) in [
+            (0usize, bytes.len()),
+            (1, 5000),
+            (4095, 4097),
+            (12_345, CHUNK_SIZE * 2 + 3),
+        ] {
+            let expected = &bytes[start..start + len];
+            let mut read = Vec::new();
+            visit_read(
+                &f,
+                start as u64,
+                (start + len) as u64,
+                &mut |c| read.extend_from_slice(c),
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(read, expected);
+            let mut mapped = Vec::new();
+            visit_range(&f, start as u64, len as u64, |c| mapped.extend_from_slice(c), |_| {}).unwrap();
+            assert_eq!(mapped, expected);
+        }
     }
 
     #[test]
     fn file_shorter_than_promised_is_truncated_not_a_crash() {
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
         tmp.write_all(&data(10_000)).unwrap();
-        let mut f = File::open(tmp.path()).unwrap();
+        let f = File::open(tmp.path()).unwrap();
         // Claim a size beyond EOF: pages past the end raise SIGBUS, which the guard catches.
-        match hash_file(&mut f, 3 * 4096 + 10_000, false, |_| {}) {
+        match hash_file(&f, 3 * 4096 + 10_000, false, |_| {}) {
             Err(HashFailure::Truncated { .. }) => {}
             other => panic!("unexpected {:?}", other.err()),
         }

@@ -3,6 +3,7 @@
 //! touches PyO3, so `cargo test --no-default-features` needs no libpython.
 
 pub mod bundle;
+pub mod digest;
 pub mod error;
 pub mod hash;
 pub mod macho;
@@ -16,8 +17,8 @@ mod python;
 mod _core {
     #[pymodule_export]
     use crate::python::{
-        arch_name, bundle_hash_from_hashes, hash_tree, sniff_macho, sniff_macho_bytes, BinaryFile, MachOInfo,
-        MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
+        arch_name, bundle_hash_from_hashes, code_page_hashes, digest, file_digests, hash_tree, sniff_macho,
+        sniff_macho_bytes, BinaryFile, FileDigests, MachOInfo, MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
     };
 
     #[pymodule_init]

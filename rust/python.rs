@@ -25,7 +25,7 @@ impl From<CoreError> for PyErr {
             CoreError::NotADirectory { path } => {
                 PyNotADirectoryError::new_err((libc::ENOTDIR, "Not a directory", path.into_os_string()))
             }
-            CoreError::InvalidDigest(_) => PyValueError::new_err(msg),
+            CoreError::InvalidDigest(_) | CoreError::InvalidArgument(_) => PyValueError::new_err(msg),
             CoreError::ThreadPool(_) => PyRuntimeError::new_err(msg),
         }
     }
@@ -320,4 +320,59 @@ pub fn bundle_hash_from_hashes(hashes: Vec<String>) -> PyResult<Option<String>> 
 #[pyo3(signature = (cputype, cpusubtype, /))]
 pub fn arch_name(cputype: i32, cpusubtype: i32) -> String {
     macho::arch_name(cputype, cpusubtype)
+}
+
+/// SHA-256 and SHA-1 of a whole file, read once (spec §7.1).
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct FileDigests {
+    size: u64,
+    sha256: String,
+    sha1: String,
+}
+
+#[pymethods]
+impl FileDigests {
+    fn __repr__(&self) -> String {
+        format!(
+            "FileDigests(size={}, sha256={:?}, sha1={:?})",
+            self.size, self.sha256, self.sha1
+        )
+    }
+}
+
+/// SHA-256 and SHA-1 of every byte of the file at `path`, in one read pass.
+#[pyfunction]
+#[pyo3(signature = (path, /))]
+pub fn file_digests(py: Python<'_>, path: PathBuf) -> PyResult<FileDigests> {
+    let d = py.detach(|| crate::digest::file_digests(&path))?;
+    Ok(FileDigests {
+        size: d.size,
+        sha256: d.sha256,
+        sha1: d.sha1,
+    })
+}
+
+/// A code-signature hash (`hash_type` as in a CodeDirectory: 1 SHA-1, 2 SHA-256,
+/// 3 SHA-256 truncated to 20 bytes, 4 SHA-384) of `data`.
+#[pyfunction]
+#[pyo3(signature = (hash_type, data, /))]
+pub fn digest<'py>(py: Python<'py>, hash_type: u32, data: &[u8]) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let kind = crate::digest::HashType::from_code(hash_type)?;
+    Ok(pyo3::types::PyBytes::new(py, &kind.digest(data)))
+}
+
+/// The hash of each `page_size` chunk of the file range `[offset, offset + length)`.
+#[pyfunction]
+#[pyo3(signature = (path, /, offset, length, page_size, hash_type))]
+pub fn code_page_hashes<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    offset: u64,
+    length: u64,
+    page_size: u64,
+    hash_type: u32,
+) -> PyResult<Vec<Bound<'py, pyo3::types::PyBytes>>> {
+    let kind = crate::digest::HashType::from_code(hash_type)?;
+    let pages = py.detach(|| crate::digest::code_page_hashes(&path, offset, length, page_size, kind))?;
+    Ok(pages.iter().map(|p| pyo3::types::PyBytes::new(py, p)).collect())
 }

@@ -6,6 +6,7 @@ from typing import final
 
 __all__ = [
     "BinaryFile",
+    "FileDigests",
     "MachOInfo",
     "MachOSlice",
     "Progress",
@@ -15,6 +16,9 @@ __all__ = [
     "__version__",
     "arch_name",
     "bundle_hash_from_hashes",
+    "code_page_hashes",
+    "digest",
+    "file_digests",
     "hash_tree",
     "sniff_macho",
     "sniff_macho_bytes",
@@ -166,3 +170,25 @@ def bundle_hash_from_hashes(hashes: Sequence[str], /) -> str | None:
 
 def arch_name(cputype: int, cpusubtype: int, /) -> str:
     """The architecture name Santa prints for a CPU type/subtype pair."""
+
+@final
+class FileDigests:
+    """SHA-256 and SHA-1 of every byte of a file (spec §7.1)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def sha1(self) -> str: ...
+
+def file_digests(path: str | os.PathLike[str], /) -> FileDigests:
+    """SHA-256 and SHA-1 of the whole file, in one read pass."""
+
+def digest(hash_type: int, data: bytes, /) -> bytes:
+    """A code-signature hash of `data`: 1 SHA-1, 2 SHA-256, 3 SHA-256 truncated to 20 bytes, 4 SHA-384."""
+
+def code_page_hashes(
+    path: str | os.PathLike[str], /, offset: int, length: int, page_size: int, hash_type: int
+) -> list[bytes]:
+    """The hash of each `page_size` chunk of `[offset, offset + length)`; page_size 0 = one hash of it all."""

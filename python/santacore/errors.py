@@ -17,3 +17,11 @@ class NotABundleError(BundleError):
     def __init__(self, path: str) -> None:
         super().__init__(f"Not a bundle: {path}")
         self.path = path
+
+
+class MachOError(SantacoreError, ValueError):
+    """A file's Mach-O structure cannot be read (truncated or contradictory load commands)."""
+
+
+class SignatureError(SantacoreError, ValueError):
+    """A code signature (SuperBlob, CodeDirectory or CMS) is malformed."""

@@ -10,11 +10,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
-from santacore import __version__
+from santacore import __version__, report
 from santacore import constants as C
 from santacore._core import BinaryFile, Progress
 from santacore.bundle import BundleHash, hash_bundle
 from santacore.errors import NotABundleError, SantacoreError
+from santacore.fileinfo import FileInfoError, file_info
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -50,6 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bundleinfo.add_argument("--blake3", action="store_true", help="also compute BLAKE3 of every binary, same read pass")
     bundleinfo.set_defaults(run=run_bundleinfo)
+
+    fileinfo = commands.add_parser(
+        "fileinfo",
+        help="describe files as santactl fileinfo does: hashes, type, signing identity, verified",
+        description="SHA-256, SHA-1, type, architectures, bundle metadata and the code signature (cdhash, "
+        "Team ID, Signing ID, certificate chain), verified from the file itself. Exit 1 if any path failed.",
+    )
+    fileinfo.add_argument("paths", nargs="+", metavar="PATH")
+    fileinfo.add_argument("--json", action="store_true", help="one JSON object per file (snake_case keys)")
+    fileinfo.add_argument(
+        "--key", action="append", choices=report.KEYS, metavar="KEY", help="print only this key (repeatable)"
+    )
+    fileinfo.add_argument("--arch", help="report this slice of a universal binary")
+    fileinfo.add_argument(
+        "--host",
+        choices=("apple-silicon", "intel"),
+        default="apple-silicon",
+        help="the Mac whose slice choice to follow for universal binaries (default: apple-silicon)",
+    )
+    fileinfo.set_defaults(run=run_fileinfo)
     return parser
 
 
@@ -80,6 +101,26 @@ def run_bundleinfo(args: argparse.Namespace) -> int:
     else:
         write_bundleinfo_text(result, sys.stdout)
     return EXIT_OK
+
+
+def run_fileinfo(args: argparse.Namespace) -> int:
+    documents: list[dict[str, Any]] = []
+    failed = False
+    for path in args.paths:
+        try:
+            info = file_info(path, host=args.host, arch=args.arch)
+        except (FileInfoError, OSError, SantacoreError) as e:
+            print(str(e) if isinstance(e, FileInfoError) else f"{path}: {e}", file=sys.stderr)
+            failed = True
+            continue
+        if args.json:
+            documents.append(report.json_document(info))
+        else:
+            sys.stdout.write(report.render_text(info, args.key or report.KEYS))
+    if args.json:
+        json.dump(documents, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def write_bundleinfo_text(result: BundleHash, out: TextIO) -> None:

@@ -1,0 +1,127 @@
+"""Mach-O structure beyond the header, read with LIEF: where each slice keeps its code
+signature, its embedded Info.plist, and whether an i386 executable has a proper
+__PAGEZERO (spec §7.2, §7.4). Which slices exist is decided by Santa's own header rules
+(`santacore._core.sniff_macho`); LIEF is asked only about those slices.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import lief
+
+from santacore._core import MachOInfo, sniff_macho
+from santacore.constants import MH_EXECUTE
+from santacore.errors import MachOError
+
+lief.logging.disable()
+
+# Santa reads an embedded Info.plist only from a section smaller than this (SNTFileInfo).
+MAX_INFO_PLIST_SECTION = 2_000_000
+
+
+@dataclass(frozen=True)
+class SliceLayout:
+    """One slice, located in the file."""
+
+    arch: str
+    offset: int
+    size: int
+    filetype: int
+    code_signature: tuple[int, int] | None
+    """(offset, size) of the LC_CODE_SIGNATURE data, relative to the slice start."""
+    info_plist_section: tuple[int, int] | None
+    """(offset, size) of `__TEXT,__info_plist`, relative to the slice start."""
+    missing_pagezero: bool
+    """Santa's page-zero check: an i386 MH_EXECUTE whose first load command is not a proper __PAGEZERO."""
+
+
+@dataclass(frozen=True)
+class MachOLayout:
+    header: MachOInfo
+    slices: tuple[SliceLayout, ...]
+
+    def slice(self, arch: str) -> SliceLayout:
+        for s in self.slices:
+            if s.arch == arch:
+                return s
+        raise KeyError(arch)
+
+
+def _name(raw: str | bytes) -> str:
+    """Segment and section names are fixed 16-byte fields; LIEF may hand them over as bytes."""
+    return raw.decode("latin-1") if isinstance(raw, bytes) else raw
+
+
+def _info_plist_section(binary: lief.MachO.Binary) -> tuple[int, int] | None:
+    """The first `__TEXT*` segment's first `__info_plist*` section, as Santa looks for it."""
+    for segment in binary.segments:
+        if not _name(segment.name).startswith("__TEXT"):
+            continue
+        for section in segment.sections:
+            if _name(section.name).startswith("__info_plist") and section.size < MAX_INFO_PLIST_SECTION:
+                return section.offset, section.size
+        return None
+    return None
+
+
+def _missing_pagezero(arch: str, binary: lief.MachO.Binary) -> bool:
+    if arch != "i386" or binary.header.file_type.value != MH_EXECUTE:
+        return False
+    commands = list(binary.commands)
+    if not commands or not isinstance(commands[0], lief.MachO.SegmentCommand):
+        return True
+    first = commands[0]
+    # Santa requires the 32-bit LC_SEGMENT named __PAGEZERO at address 0, non-empty, no access.
+    proper = (
+        first.command == lief.MachO.LoadCommand.TYPE.SEGMENT
+        and _name(first.name) == "__PAGEZERO"
+        and first.virtual_address == 0
+        and first.virtual_size != 0
+        and first.init_protection == 0
+        and first.max_protection == 0
+    )
+    return not proper
+
+
+def read_layout(path: str | os.PathLike[str]) -> MachOLayout:
+    """Locate every slice Santa recognises. Raises MachOError when LIEF cannot read the
+    load commands of a slice Santa's header rules accept (a truncated or hostile file)."""
+    header = sniff_macho(path)
+    if not header.is_macho:
+        return MachOLayout(header, ())
+    parsed = lief.MachO.parse(os.fspath(path))
+    if parsed is None:
+        raise MachOError(f"{os.fspath(path)}: Mach-O load commands could not be read")
+    by_offset = {binary.fat_offset: binary for binary in parsed}
+    slices = []
+    for s in header.slices:
+        binary = by_offset.get(s.offset)
+        if binary is None:
+            raise MachOError(f"{os.fspath(path)}: the {s.arch} slice at offset {s.offset} could not be read")
+        signature = binary.code_signature if binary.has_code_signature else None
+        slices.append(
+            SliceLayout(
+                arch=s.arch,
+                offset=s.offset,
+                size=s.size,
+                filetype=s.filetype,
+                code_signature=(signature.data_offset, signature.data_size) if signature else None,
+                info_plist_section=_info_plist_section(binary),
+                missing_pagezero=_missing_pagezero(s.arch, binary),
+            )
+        )
+    return MachOLayout(header, tuple(slices))
+
+
+def read_slice_bytes(path: str | os.PathLike[str], layout: SliceLayout, offset: int, size: int) -> bytes:
+    """`size` bytes at `offset` inside the slice; MachOError if they lie outside it or the file."""
+    if offset < 0 or size < 0 or offset + size > layout.size:
+        raise MachOError(f"{os.fspath(path)}: {layout.arch} range {offset}+{size} lies outside the slice")
+    with open(path, "rb") as f:
+        f.seek(layout.offset + offset)
+        data = f.read(size)
+    if len(data) != size:
+        raise MachOError(f"{os.fspath(path)}: {layout.arch} range {offset}+{size} runs past the end of the file")
+    return data

@@ -1,0 +1,283 @@
+"""`santacore fileinfo` against the corpus manifest, field for field (spec §7)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from santacore.cli import main
+from santacore.fileinfo import FileInfoError, file_info
+
+HOSTS = {"apple-silicon": "apple_silicon", "intel": "intel"}
+# Top-level fields compared for every Mach-O file, per host (the manifest's names).
+HOST_FIELDS = (
+    "cdhash",
+    "team_id",
+    "signing_id",
+    "santa_signing_id",
+    "platform_binary",
+    "entitlements",
+    "signing_time",
+    "secure_signing_time",
+)
+SLICE_FIELDS = (
+    "signed",
+    "cdhash",
+    "signing_id",
+    "team_id",
+    "santa_signing_id",
+    "platform_binary",
+    "flags",
+    "adhoc",
+    "linker_signed",
+    "hardened_runtime",
+    "chosen_hash_type",
+    "entitlements",
+    "signing_time",
+    "secure_signing_time",
+)
+CERT_FIELDS = (
+    "sha256",
+    "sha1",
+    "cn",
+    "org",
+    "ou",
+    "ous",
+    "country",
+    "issuer_cn",
+    "issuer_org",
+    "valid_from",
+    "valid_until",
+    "valid_from_iso",
+    "valid_until_iso",
+    "serial",
+    "self_issued",
+    "production_signing_oids",
+)
+
+
+def fileinfo_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
+    assert main(["fileinfo", "--json", *args]) == 0
+    docs: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    return docs
+
+
+def expected_for_host(entry: dict[str, Any], field: str, host_key: str) -> Any:
+    if field in entry.get("host_dependent_fields", []):
+        return entry[f"{field}_by_host"][host_key]
+    return entry[field]
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.compared = 0
+
+    def check(self, actual: Any, expected: Any, where: str) -> None:
+        assert actual == expected, where
+        self.compared += 1
+
+    def chain(self, actual: list[dict[str, Any]] | None, expected: list[dict[str, Any]] | None, where: str) -> None:
+        if actual is None or expected is None:
+            self.check(actual, expected, f"{where}: chain")
+            return
+        self.check(len(actual), len(expected), f"{where}: chain length")
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            for k in CERT_FIELDS:
+                self.check(a[k], e[k], f"{where}: certificate {i} {k}")
+
+
+def test_every_macho_matches_the_manifest(
+    corpus: Path, manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    count = Counter()
+    machos = [f for f in manifest["files"] if f["is_macho"]]
+    assert len(machos) >= 50
+    for entry in machos:
+        path = str(corpus / entry["path"])
+        for host, host_key in HOSTS.items():
+            (doc,) = fileinfo_json(capsys, "--host", host, path)
+            where = f"{entry['path']} ({host})"
+            for k in ("sha256", "sha1", "size", "architectures", "is_macho", "is_fat"):
+                count.check(doc[k], entry[k], f"{where}: {k}")
+            count.check(doc["missing_pagezero"], entry["is_missing_pagezero"], f"{where}: page zero")
+            count.check(doc["host_arch"], entry["santa_host_slice"][host_key], f"{where}: host slice")
+            count.check(doc["signing_consistency"], entry["santa_signing_consistency"], f"{where}: consistency")
+            count.check(doc["code_signed"], entry["santa_codesign_status"], f"{where}: Code-signed")
+            for field in HOST_FIELDS:
+                count.check(doc[field], expected_for_host(entry, field, host_key), f"{where}: {field}")
+            count.chain(doc["signing_chain"], expected_for_host(entry, "signing_chain", host_key), where)
+            slices = {s["arch"]: s for s in doc["slices"]}
+            count.check(sorted(slices), sorted(entry["slices_by_arch"]), f"{where}: slices")
+            for arch, expected in entry["slices_by_arch"].items():
+                actual = slices[arch]
+                assert actual["verification"]["valid"] is expected["signed"], f"{where} {arch}: verifies"
+                for field in SLICE_FIELDS:
+                    if field in expected and (expected["signed"] or field == "signed"):
+                        count.check(actual[field], expected[field], f"{where} {arch}: {field}")
+                if expected["signed"]:
+                    count.chain(actual["signing_chain"], expected["signing_chain"], f"{where} {arch}")
+                    cds = [(c["slot"], c["hash_type"], c["cdhash"]) for c in actual["code_directories"]]
+                    want = [(c["slot"], c["hash_type"], c["cdhash"]) for c in expected["code_directories"]]
+                    count.check(cds, want, f"{where} {arch}: code directories")
+    # Every Mach-O, both hosts, every field: a drop here means a comparison silently vanished.
+    assert count.compared >= 4000, count.compared
+    print(f"fileinfo fields compared with the manifest: {count.compared}")
+
+
+def test_embedded_info_plist_wins(corpus: Path, manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    for entry in manifest["files"]:
+        plist = entry.get("embedded_info_plist")
+        if not plist:
+            continue
+        (doc,) = fileinfo_json(capsys, str(corpus / entry["path"]))
+        assert doc["bundle_id"] == plist["CFBundleIdentifier"]
+        assert doc["bundle_version_string"] == plist.get("CFBundleShortVersionString")
+
+
+def test_bundle_metadata_from_the_nearest_bundle(
+    corpus: Path, manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for b in manifest["bundles"]:
+        if b["santa_bundleinfo"]["bundle_root"] is None or b["binary_count"] == 0:
+            continue
+        (doc,) = fileinfo_json(capsys, str(corpus / b["bundle_root"]))  # a bundle means its main executable
+        assert doc["path"] == str(corpus / b["bundle_root"] / b["main_executable"])
+        for k in ("bundle_id", "bundle_name", "bundle_version", "bundle_version_string"):
+            assert doc[k] == b[k], (b["bundle_root"], k)
+
+
+def _comparable_facts(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in manifest["santa_facts"] if f["comparable"]]
+
+
+def _resolve_fact(doc: dict[str, Any], field: str) -> tuple[bool, Any]:
+    """The value of a santa_facts field path in a fileinfo document, if fileinfo reports it."""
+    renames = {
+        "is_missing_pagezero": "missing_pagezero",
+        "santa_signing_consistency": "signing_consistency",
+        "santa_codesign_status": "code_signed",
+        "santa_signing_status": "signing_status",
+    }
+    if field in renames:
+        return True, doc[renames[field]]
+    if field in doc:
+        return True, doc[field]
+    if field == "signing_chain_count":
+        return True, len(doc["signing_chain"])
+    if field == "entitlements_count":
+        return True, len(doc["entitlements"] or {})
+    if field.startswith("slots_present."):
+        return True, (doc["slots_present"] or {}).get(field.removeprefix("slots_present."), False)
+    if field.startswith("entitlements."):
+        return True, (doc["entitlements"] or {}).get(field.removeprefix("entitlements."))
+    if field.startswith("embedded_info_plist."):
+        plist_keys = {"CFBundleIdentifier": "bundle_id", "CFBundleShortVersionString": "bundle_version_string"}
+        return True, doc[plist_keys[field.removeprefix("embedded_info_plist.")]]
+    if field.startswith("signing_chain["):
+        index, key = field.removeprefix("signing_chain[").split("].")
+        return True, doc["signing_chain"][int(index)][key]
+    if field.startswith("slices_by_arch."):
+        arch, rest = field.removeprefix("slices_by_arch.").split(".", 1)
+        slice_doc = next(s for s in doc["slices"] if s["arch"] == arch)
+        return _resolve_fact(slice_doc, rest)
+    return False, None
+
+
+def test_santa_facts(corpus: Path, manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """Every comparable value Santa's own repositories state about a file fileinfo describes."""
+    checked = skipped = 0
+    failures = []
+    for fact in _comparable_facts(manifest):
+        subject = corpus / fact["subject"]
+        bundle_fact = fact["field"] in ("bundle_id", "bundle_name", "bundle_version", "bundle_version_string")
+        if fact["field"].startswith("certificates") or not (subject.is_file() or bundle_fact):
+            skipped += 1  # certificate files, bundle roots: covered by test_cms / test_bundle
+            continue
+        (doc,) = fileinfo_json(capsys, str(subject))  # a bundle directory means its main executable
+        if not doc["is_macho"] and fact["field"] not in ("sha256", "sha1", "is_macho", "is_fat"):
+            skipped += 1  # the raw .csblob: covered by test_codesign / test_cms
+            continue
+        known, value = _resolve_fact(doc, fact["field"])
+        if not known:
+            skipped += 1
+            continue
+        if value != fact["expected"]:
+            failures.append((fact["subject"], fact["field"], value, fact["expected"]))
+        checked += 1
+    assert failures == []
+    assert checked >= 80, (checked, skipped)
+    print(f"santa_facts compared: {checked}, about bundles/certificates/other: {skipped}")
+
+
+def test_flipped_code_byte_is_invalid(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = corpus / "santa/northpolesec/common/verifyinghasher/testdata/hw_entitled"
+    copy = tmp_path / "hw_entitled"
+    shutil.copyfile(src, copy)
+    data = bytearray(copy.read_bytes())
+    data[0x4000 + 10] ^= 0xFF  # inside __TEXT, well before the signature
+    copy.write_bytes(bytes(data))
+    (doc,) = fileinfo_json(capsys, str(copy))
+    assert doc["code_signed"] == "Yes, but code/signature changed/unverifiable"
+    assert doc["slices"][0]["verification"]["code_pages_valid"] is False
+    assert any("code pages" in p for p in doc["slices"][0]["verification"]["problems"])
+    # The identity still reads (Santa's fileinfo shows it); it is just not trustworthy.
+    (orig,) = fileinfo_json(capsys, str(src))
+    assert doc["cdhash"] == orig["cdhash"] and orig["code_signed"] != doc["code_signed"]
+
+
+def test_adhoc_and_unsigned(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = corpus / "santa/northpolesec/common/verifyinghasher/testdata"
+    (adhoc,) = fileinfo_json(capsys, str(base / "hw_universal"))
+    assert adhoc["code_signed"] == "Yes, but ad-hoc"
+    assert all(s["verification"]["valid"] for s in adhoc["slices"])
+    (unsigned,) = fileinfo_json(capsys, str(base / "hw_unsigned"))
+    assert unsigned["code_signed"] == "No"
+    assert unsigned["cdhash"] is None and unsigned["signing_chain"] is None
+
+
+def test_text_output_layout(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = corpus / "santa/northpolesec/common/verifyinghasher/testdata/hw_team_signed"
+    assert main(["fileinfo", str(path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.split("\n")
+    assert lines[0] == f"{'Path':<23}: {path}"
+    assert lines[1].startswith(f"{'SHA-256':<23}: ")
+    info = file_info(path)
+    assert f"{'Team ID':<23}: {info.team_id}" in lines
+    assert f"{'Signing ID':<23}: {info.santa_signing_id}" in lines
+    assert f"{'Type':<23}: Executable (x86_64, arm64)" in lines
+    assert "Signing Chain:" in lines
+    assert f"    1. {'SHA-256':<20}: {info.signing_chain[0].sha256}" in lines
+    assert f"       {'Common Name':<20}: {info.signing_chain[0].cn}" in lines
+    assert out.endswith("\n\n")
+    assert main(["fileinfo", "--key", "SHA-256", str(path), str(path)]) == 0
+    assert capsys.readouterr().out == f"{info.sha256}\n{info.sha256}\n"
+    assert main(["fileinfo", "--key", "SHA-256", "--key", "Rule", str(path)]) == 0
+    assert capsys.readouterr().out == f"SHA-256: {info.sha256}\n\n"
+
+
+def test_universal_signing_chain_when_inconsistent(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = corpus / "santa/northpolesec/common/testdata/yikes-universal_adhoc"
+    assert main(["fileinfo", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Signing Chain:" not in out.replace("Universal Signing Chain:", "")
+    path = corpus / "registry/pypi/ninja/1.13.2/ninja-1.13.2.data/scripts/ninja"
+    assert main(["fileinfo", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Universal Signing Chain:\n  Architecture: x86_64\n     1. unsigned" in out
+    assert "  Architecture: arm64\n     1. ad-hoc" in out
+
+
+def test_errors(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").write_bytes(b"")
+    assert main(["fileinfo", str(tmp_path / "missing"), str(tmp_path), str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err.split("\n")
+    assert err[0] == f"File does not exist: {tmp_path / 'missing'}"
+    assert err[1] == f"{tmp_path} is a directory.  Use the -r flag to search recursively."
+    assert err[2] == f"Invalid or empty file: {tmp_path / 'empty'}"
+    with pytest.raises(FileInfoError, match="has no ppc slice"):
+        file_info(corpus / "santa/northpolesec/common/verifyinghasher/testdata/hw_universal", arch="ppc")

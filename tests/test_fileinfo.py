@@ -8,11 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from santacore import report
 from santacore.cli import main
+from santacore.errors import SantacoreError
 from santacore.fileinfo import FileInfoError, file_info
 
 HOSTS = {"apple-silicon": "apple_silicon", "intel": "intel"}
+CODE_SIGNED_VALUES = {
+    "No",
+    "Yes",
+    "Yes, but ad-hoc",
+    "Yes, but code/signature changed/unverifiable",
+    "Yes, but signing is not consistent for all architectures",
+    "Yes, but with development certificate",
+}
 # Top-level fields compared for every Mach-O file, per host (the manifest's names).
 HOST_FIELDS = (
     "cdhash",
@@ -281,3 +293,36 @@ def test_errors(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert err[2] == f"Invalid or empty file: {tmp_path / 'empty'}"
     with pytest.raises(FileInfoError, match="has no ppc slice"):
         file_info(corpus / "santa/northpolesec/common/verifyinghasher/testdata/hw_universal", arch="ppc")
+
+
+MUTATION_SOURCES = (
+    "santa/northpolesec/common/verifyinghasher/testdata/hw_team_signed",
+    "santa/northpolesec/common/testdata/yikes-universal_signed",
+    "santa/northpolesec/common/testdata/32bitplist",
+    "registry/pypi/ninja/1.13.2/ninja-1.13.2.data/scripts/ninja",
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    source=st.sampled_from(MUTATION_SOURCES),
+    edits=st.lists(st.tuples(st.integers(0, 40_000), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(28, 120_000)),
+)
+def test_mutated_binaries_are_described_or_refused(
+    corpus: Path, tmp_path: Path, source: str, edits: list[tuple[int, int]], cut: int | None
+) -> None:
+    """Hostile Mach-O files (headers, load commands, signatures, plists mutated or cut short):
+    fileinfo describes them or refuses them with a SantacoreError — never another exception."""
+    data = bytearray((corpus / source).read_bytes())
+    for position, value in edits:
+        data[position % len(data)] = value
+    path = tmp_path / "mutant"
+    path.write_bytes(bytes(data[:cut]))
+    try:
+        info = file_info(path)
+    except SantacoreError:
+        return
+    report.render_text(info)
+    json.dumps(report.json_document(info))
+    assert info.code_signed in CODE_SIGNED_VALUES

@@ -86,16 +86,23 @@ def _layout(directory: str) -> tuple[str, str] | None:
     return os.path.join(directory, C.INFO_PLIST), directory
 
 
+def plist_dict(data: bytes) -> dict[str, Any] | None:
+    """A plist's top-level dictionary (XML or binary), or None if it is malformed or not a
+    dictionary — as Foundation returns nil."""
+    try:
+        value = plistlib.loads(data)
+    except Exception:  # plistlib raises expat, lookup, value, overflow... errors on hostile input
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _read_plist(path: str) -> dict[str, Any] | None:
     """The plist's top-level dictionary; an unreadable or malformed plist is no bundle, as in Santa."""
     try:
         with open(path, "rb") as f:
-            data = plistlib.load(f)
-    except (OSError, ValueError, plistlib.InvalidFileException, OverflowError):
+            return plist_dict(f.read())
+    except OSError:
         return None
-    except Exception:  # expat raises its own errors on hostile XML; still just "not a bundle"
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _main_executable(directory: str, executable_folder: str, info: dict[str, Any]) -> str | None:

@@ -9,7 +9,6 @@ the manifest's `*_by_host` fields describe, `arch` overrides it.
 from __future__ import annotations
 
 import os
-import plistlib
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any, Literal
 
 from santacore import constants as C
 from santacore._core import MachOInfo, file_digests
-from santacore.bundle import Bundle, bundle_at, describe, nearest_bundle
+from santacore.bundle import Bundle, bundle_at, describe, nearest_bundle, plist_dict
 from santacore.cms import CertificateInfo, CMSVerification, parse_cms, signing_chain, verify_cms
 from santacore.codesign import (
     CSSLOT_CODEDIRECTORY,
@@ -51,6 +50,7 @@ class SliceSigning:
 
     arch: str
     signature: EmbeddedSignature | None
+    entitlements: Mapping[str, Any] | None = None
     chain: tuple[CertificateInfo, ...] = ()
     signing_time: int | None = None
     secure_signing_time: int | None = None
@@ -122,6 +122,11 @@ def _slice_signing(path: str, layout: SliceLayout, bundle: Bundle | None) -> Sli
         # A signature that cannot even be read is a broken signature, not an absent one.
         return SliceSigning(layout.arch, None, problems=(f"code signature unreadable: {e}",))
     problems: list[str] = []
+    try:
+        entitlements = signature.entitlements
+    except SignatureError as e:
+        entitlements = None
+        problems.append(f"entitlements unreadable: {e}")
     code_ok = True
     for cd in signature.code_directories:
         try:
@@ -159,6 +164,7 @@ def _slice_signing(path: str, layout: SliceLayout, bundle: Bundle | None) -> Sli
     return SliceSigning(
         arch=layout.arch,
         signature=signature,
+        entitlements=entitlements,
         chain=chain,
         signing_time=signing_time,
         secure_signing_time=secure_signing_time,
@@ -280,7 +286,7 @@ class FileInfo:
     @property
     def entitlements(self) -> Mapping[str, Any] | None:
         host = self.host
-        return host.signature.entitlements if host and host.signature else None
+        return host.entitlements if host else None
 
     @property
     def consistency(self) -> str:
@@ -382,9 +388,9 @@ def _info_dictionary(path: str, layout: MachOLayout, bundle: Bundle | None) -> M
     first = layout.slices[0] if layout.slices else None
     if first is not None and first.filetype == C.MH_EXECUTE and first.info_plist_section is not None:
         try:
-            embedded = plistlib.loads(read_slice_bytes(path, first, *first.info_plist_section))
-        except (SantacoreError, ValueError, plistlib.InvalidFileException):
+            embedded = plist_dict(read_slice_bytes(path, first, *first.info_plist_section))
+        except SantacoreError:
             embedded = None
-        if isinstance(embedded, dict):
+        if embedded is not None:
             return embedded
     return bundle.info if bundle is not None else None

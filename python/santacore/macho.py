@@ -66,8 +66,8 @@ def _info_plist_section(binary: lief.MachO.Binary) -> tuple[int, int] | None:
     return None
 
 
-def _missing_pagezero(arch: str, binary: lief.MachO.Binary) -> bool:
-    if arch != "i386" or binary.header.file_type.value != MH_EXECUTE:
+def _missing_pagezero(arch: str, filetype: int, binary: lief.MachO.Binary) -> bool:
+    if arch != "i386" or filetype != MH_EXECUTE:
         return False
     commands = list(binary.commands)
     if not commands or not isinstance(commands[0], lief.MachO.SegmentCommand):
@@ -109,7 +109,7 @@ def read_layout(path: str | os.PathLike[str]) -> MachOLayout:
                 filetype=s.filetype,
                 code_signature=(signature.data_offset, signature.data_size) if signature else None,
                 info_plist_section=_info_plist_section(binary),
-                missing_pagezero=_missing_pagezero(s.arch, binary),
+                missing_pagezero=_missing_pagezero(s.arch, s.filetype, binary),
             )
         )
     return MachOLayout(header, tuple(slices))

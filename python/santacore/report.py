@@ -174,7 +174,7 @@ def slice_document(s: SliceSigning) -> dict[str, Any]:
                 }
                 for cd in sig.code_directories
             ],
-            entitlements=sig.entitlements,
+            entitlements=s.entitlements,
             signing_chain=[certificate_document(c) for c in s.chain],
             signing_time=s.signing_time,
             secure_signing_time=s.secure_signing_time,

@@ -1,8 +1,8 @@
 """The CMS signature of an Apple code signature, its certificate chain, and real verification.
 
 An embedded code signature's SuperBlob slot 0x10000 (blob magic 0xfade0b01) holds, after the
-8-byte blob header, a DER CMS ContentInfo/SignedData whose content is *detached*: it is the
-CodeDirectory of slot 0, byte for byte. This module
+8-byte blob header, a CMS ContentInfo/SignedData (BER with indefinite lengths, as Apple writes
+it) whose content is *detached*: it is the CodeDirectory of slot 0, byte for byte. This module
 
 * parses that SignedData (`parse_cms`) into plain, immutable Python values — certificates,
   the signer, its algorithms, its signed attributes (content type, message digest, signing
@@ -33,10 +33,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import plistlib
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -46,7 +47,7 @@ from asn1crypto import algos as _algos  # type: ignore[import-untyped,unused-ign
 from asn1crypto import cms as _cms  # type: ignore[import-untyped,unused-ignore]
 from asn1crypto import core as _core  # type: ignore[import-untyped,unused-ignore]
 from asn1crypto import parser as _parser  # type: ignore[import-untyped,unused-ignore]
-from asn1crypto import tsp as _tsp  # type: ignore[import-untyped,unused-ignore]  # registers TSTInfo with asn1crypto.cms
+from asn1crypto import tsp as _tsp  # type: ignore[import-untyped,unused-ignore]
 from asn1crypto import x509 as _ax509  # type: ignore[import-untyped,unused-ignore]
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -61,6 +62,7 @@ __all__ = [
     "CDHASHES2_OID",
     "CDHASHES_PLIST_OID",
     "DEVELOPMENT_SIGNING_OIDS",
+    "MAX_CMS_SIZE",
     "PRODUCTION_SIGNING_OIDS",
     "TIMESTAMP_TOKEN_OID",
     "AppleRoot",
@@ -75,8 +77,6 @@ __all__ = [
     "signing_chain",
     "verify_cms",
 ]
-
-_ = _tsp  # imported for its side effect only
 
 CDHASHES_PLIST_OID = "1.2.840.113635.100.9.1"
 """Signed attribute: XML plist ``{"cdhashes": [<data>...]}``, each CodeDirectory's cdhash (20 bytes)."""
@@ -113,10 +113,19 @@ Developer ID date (``...6.1.33``) are never listed.
 
 APPLE_ROOTS_PACKAGE = "santacore.data.apple_roots"
 
+MAX_CMS_SIZE = 1 << 20
+"""Largest CMS `parse_cms` accepts (1 MiB): Apple's are a few KiB (about 9 KiB with a timestamp)."""
+
+# asn1crypto decodes an OID sub-identifier into one Python int, byte by byte: quadratic in its
+# length (a 64 KiB sub-identifier takes ~0.7 s, 1 MiB ~3 min). A sub-identifier is a run of bytes
+# with the high bit set; real ones are a few bytes, and a run of 512 such bytes has probability
+# 2^-512 in random data (keys, signatures), so refusing any such run costs no real signature.
+_LONG_HIGH_BIT_RUN = re.compile(rb"[\x80-\xff]{512}")
+
 _BLOB_HEADER = 8
 _EMBEDDED_SIGNATURE_BLOB_MAGIC = 0xFADE0B01
 _CODE_DIRECTORY_MAGIC = 0xFADE0C02
-# CodeDirectory hashType (byte 37) -> (hash, bytes of the cdhash): spec §7.3.
+# CodeDirectory hashType (byte 37) -> its hash (type 3, SHA-256 truncated, lists the full digest's first 20 bytes).
 _CD_HASH_TYPES: dict[int, str] = {1: "sha1", 2: "sha256", 3: "sha256", 4: "sha384"}
 _CDHASH_LEN = 20
 
@@ -193,8 +202,12 @@ class _Cert:
     serial: int  # read once, warnings silenced: cryptography warns on each read of a non-positive serial
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC) of Unix seconds, for any year X.509 can express."""
+    return (_EPOCH + timedelta(seconds=ts)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _unix(dt: datetime) -> int:
@@ -252,32 +265,28 @@ def _load_cert(der: bytes) -> _Cert:
             issuer = crypto.issuer
             extension_oids = tuple(ext.oid.dotted_string for ext in crypto.extensions)
         asn1 = _ax509.Certificate.load(der, strict=True)
-        self_issued = bool(asn1.self_issued)
-    except SignatureError:
-        raise
+        info = CertificateInfo(
+            sha256=hashlib.sha256(der).hexdigest(),
+            sha1=hashlib.sha1(der).hexdigest(),
+            cn=_last(_name_values(subject, _OID_CN)),
+            org=_first(_name_values(subject, _OID_O)),
+            ou=_first(_name_values(subject, _OID_OU)),
+            ous=tuple(_name_values(subject, _OID_OU)),
+            country=_first(_name_values(subject, _OID_C)),
+            issuer_cn=_last(_name_values(issuer, _OID_CN)),
+            issuer_org=_first(_name_values(issuer, _OID_O)),
+            valid_from=not_before,
+            valid_until=not_after,
+            valid_from_iso=_iso(not_before),
+            valid_until_iso=_iso(not_after),
+            serial=_serial_hex(serial),
+            self_issued=bool(asn1.self_issued),
+            production_signing_oids=tuple(oid for oid in extension_oids if oid in PRODUCTION_SIGNING_OIDS),
+            extension_oids=extension_oids,
+            der=der,
+        )
     except Exception as exc:  # the libraries' own errors must not leak: see module docstring
         raise SignatureError(f"malformed certificate: {_describe(exc)}") from None
-    production = tuple(oid for oid in extension_oids if oid in PRODUCTION_SIGNING_OIDS)
-    info = CertificateInfo(
-        sha256=hashlib.sha256(der).hexdigest(),
-        sha1=hashlib.sha1(der).hexdigest(),
-        cn=_last(_name_values(subject, _OID_CN)),
-        org=_first(_name_values(subject, _OID_O)),
-        ou=_first(_name_values(subject, _OID_OU)),
-        ous=tuple(_name_values(subject, _OID_OU)),
-        country=_first(_name_values(subject, _OID_C)),
-        issuer_cn=_last(_name_values(issuer, _OID_CN)),
-        issuer_org=_first(_name_values(issuer, _OID_O)),
-        valid_from=not_before,
-        valid_until=not_after,
-        valid_from_iso=_iso(not_before),
-        valid_until_iso=_iso(not_after),
-        serial=_serial_hex(serial),
-        self_issued=self_issued,
-        production_signing_oids=production,
-        extension_oids=extension_oids,
-        der=der,
-    )
     return _Cert(info=info, asn1=asn1, crypto=crypto, serial=serial)
 
 
@@ -402,13 +411,32 @@ class CMSSignature:
 
 
 def _describe(exc: BaseException) -> str:
+    """The exception's type and first line, at most 200 characters (hostile input can make messages huge)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    first = text[0] if len(text[0]) <= 200 else text[0][:200] + "…"
+    return f"{type(exc).__name__}: {first}"
+
+
+_MAX_OID_BYTES = 64  # the longest registered OIDs take about 30 bytes
+
+
+def _check_oid_size(oid_value: Any) -> None:
+    size = len(oid_value.contents or b"")
+    if size > _MAX_OID_BYTES:
+        raise SignatureError(f"an object identifier of {size} bytes (at most {_MAX_OID_BYTES} are accepted)")
 
 
 def _oid_name(oid_value: Any) -> str:
     """An asn1crypto ObjectIdentifier's name, or its dotted form when asn1crypto has no name."""
+    _check_oid_size(oid_value)
     return str(oid_value.native)
+
+
+def _oid_dotted(oid_value: Any) -> str:
+    _check_oid_size(oid_value)
+    return str(oid_value.dotted)
 
 
 def _der_tlv(tag: int, contents: bytes) -> bytes:
@@ -464,7 +492,7 @@ def _parse_cdhashes2(attr: Any) -> tuple[tuple[str, bytes], ...]:
     entries: list[tuple[str, bytes]] = []
     for value in attr["values"]:
         entry = _CDHashEntry.load(value.dump(), strict=True)
-        oid = str(entry["hash_algorithm"].dotted)
+        oid = _oid_dotted(entry["hash_algorithm"])
         entries.append((_HASH_OIDS.get(oid, oid), bytes(entry["digest"].native)))
     return tuple(entries)
 
@@ -523,7 +551,7 @@ def _parse_signed_data(signed_data: Any, source: bytes, *, allow_timestamp: bool
     encap = signed_data["encap_content_info"]
     encapsulated_content_type = _oid_name(encap["content_type"])
     encapsulated = encap["content"]
-    encapsulated_content = bytes(encapsulated) if encapsulated.native is not None else None
+    encapsulated_content = None if isinstance(encapsulated, _core.Void) else bytes(encapsulated)
 
     signed_attributes: bytes | None = None
     content_type: str | None = None
@@ -540,7 +568,7 @@ def _parse_signed_data(signed_data: Any, source: bytes, *, allow_timestamp: bool
         signed_attributes = _der_tlv(_SET_OF, contents)
         seen: set[str] = set()
         for attr in attrs:
-            oid = str(attr["type"].dotted)
+            oid = _oid_dotted(attr["type"])
             if oid in seen:
                 raise SignatureError(f"signed attribute {oid} appears twice")
             seen.add(oid)
@@ -565,7 +593,7 @@ def _parse_signed_data(signed_data: Any, source: bytes, *, allow_timestamp: bool
     unsigned = signer_info["unsigned_attrs"]
     if unsigned.contents is not None:
         for attr in unsigned:
-            if str(attr["type"].dotted) != TIMESTAMP_TOKEN_OID:
+            if _oid_dotted(attr["type"]) != TIMESTAMP_TOKEN_OID:
                 continue
             if not allow_timestamp:
                 raise SignatureError("a timestamp token must not itself carry a timestamp token")
@@ -610,7 +638,7 @@ def _parse_timestamp(content_info: Any, source: bytes) -> TimestampToken:
         hash_algorithm=_oid_name(imprint["hash_algorithm"]["algorithm"]),
         hashed_message=bytes(imprint["hashed_message"].native),
         serial=int(tst["serial_number"].native),
-        policy=str(tst["policy"].dotted),
+        policy=_oid_dotted(tst["policy"]),
         signed_data=signed,
     )
 
@@ -632,6 +660,10 @@ def parse_cms(der: bytes) -> CMSSignature:
         data = data[_BLOB_HEADER:length]
     if not data:
         raise SignatureError("empty CMS signature (ad-hoc signatures carry no CMS)")
+    if len(data) > MAX_CMS_SIZE:
+        raise SignatureError(f"CMS of {len(data)} bytes exceeds the {MAX_CMS_SIZE}-byte limit")
+    if _LONG_HIGH_BIT_RUN.search(data):
+        raise SignatureError("CMS holds 512 consecutive bytes with the high bit set (a runaway OID sub-identifier)")
     if data[0] != 0x30:
         raise SignatureError(f"CMS does not start with a DER SEQUENCE (first byte 0x{data[0]:02x})")
     try:

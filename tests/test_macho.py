@@ -317,7 +317,7 @@ def test_fat_strategy_reaches_valid_multi_slice_and_late_slice_cases() -> None:
     """Guard against a strategy that silently stops producing the interesting cases."""
     seen: set[str] = set()
 
-    @settings(max_examples=400, deadline=None, database=None)
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
     @given(fat_files())
     def collect(data: bytes) -> None:
         ref = reference.sniff(data)

@@ -1,0 +1,332 @@
+"""Santa's configuration profiles (`.mobileconfig` / `.plist`) imported into santacore's
+TOML configuration, and the TOML writer. `santacore config import` is built on this; the
+keys, their parsing and validation live in `santacore.config`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import plistlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["ProfileImport", "import_profile", "read_profile", "render_toml", "write_config"]
+
+from santacore.config import (
+    _KEYS,
+    MANAGED_CLIENT_PAYLOAD,
+    SANTA_DOMAINS,
+    Config,
+    ConfigError,
+    _Context,
+    _Invalid,
+    _Key,
+    _p_bool,
+    _p_client_mode,
+    _unknown_key_reason,
+)
+
+
+@dataclass(frozen=True)
+class ProfileImport:
+    """What `read_profile` found: `values` (TOML-ready, santacore's keys only) and what it skipped."""
+
+    values: dict[str, Any]
+    ignored: dict[str, str]  # key -> why it was not imported
+    notes: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()  # the preference domains read (empty for a plain plist)
+    signed: bool = False  # the file was a CMS-signed profile; its signature was NOT verified
+
+
+def import_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The santacore settings in Santa's profile at `path` (see `read_profile` for what was skipped)."""
+    return read_profile(path).values
+
+
+def read_profile(path: str | os.PathLike[str]) -> ProfileImport:
+    """Read a ``.mobileconfig`` (signed or not) or a plain plist of Santa keys.
+
+    Keys are imported the way Santa reads them (a number for a boolean, data for
+    ServerAuthRootsData, deprecated names); keys Santa would ignore, keys santacore does not
+    use and values santacore would reject are listed in `ignored` with the reason."""
+    where = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such profile") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+    notes: list[str] = []
+    signed = raw[:1] == b"\x30" or raw.lstrip().startswith(b"-----BEGIN")  # DER or PEM CMS
+    if signed:
+        raw = _unwrap_cms(raw, where)
+        notes.append("signed profile: the signature was not verified")
+    try:
+        top = plistlib.loads(raw)
+    except Exception as exc:  # plistlib raises InvalidFileException, ExpatError, ValueError...
+        raise ConfigError(f"{where}: not a property list: {exc}") from None
+    if not isinstance(top, dict):
+        raise ConfigError(f"{where}: expected a dictionary at the top of the property list")
+    if "PayloadContent" in top or top.get("PayloadType") in (*SANTA_DOMAINS, MANAGED_CLIENT_PAYLOAD):
+        settings, domains = _profile_settings(top, where, notes)
+    else:
+        settings, domains = dict(top), ()
+    values, ignored = _import_settings(settings, notes)
+    return ProfileImport(values, ignored, tuple(notes), domains, signed)
+
+
+def _unwrap_cms(raw: bytes, where: str) -> bytes:
+    from asn1crypto import cms, pem  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        if pem.detect(raw):
+            _, _, raw = pem.unarmor(raw)
+        info = cms.ContentInfo.load(raw)
+        if info["content_type"].native != "signed_data":
+            raise ValueError(f"CMS content type {info['content_type'].native}")
+        content = info["content"]["encap_content_info"]["content"].native
+    except Exception as exc:  # asn1crypto raises ValueError, TypeError...
+        raise ConfigError(f"{where}: neither a property list nor a signed (CMS) profile: {exc}") from None
+    if not isinstance(content, bytes):
+        raise ConfigError(f"{where}: signed profile without embedded content (detached signature)")
+    return content
+
+
+def _profile_settings(top: dict[str, Any], where: str, notes: list[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Merge the Santa settings of every matching payload, in document order."""
+    payloads = top.get("PayloadContent")
+    if not isinstance(payloads, list):
+        payloads = [top]  # a bare payload dictionary
+    settings: dict[str, Any] = {}
+    domains: list[str] = []
+
+    def merge(found: Mapping[str, Any], domain: str) -> None:
+        for key, value in found.items():
+            if key.startswith("Payload") or key == "_manualProfile":
+                continue
+            if key in settings and settings[key] != value:
+                notes.append(f"{key}: set by more than one payload; the later one ({domain}) is used")
+            settings[key] = value
+        if domain not in domains:
+            domains.append(domain)
+
+    for payload in payloads:
+        if not isinstance(payload, dict):
+            continue
+        kind = payload.get("PayloadType")
+        if kind in SANTA_DOMAINS:
+            merge(payload, kind)
+        elif kind == MANAGED_CLIENT_PAYLOAD and isinstance(payload.get("PayloadContent"), dict):
+            for domain, body in payload["PayloadContent"].items():
+                if domain not in SANTA_DOMAINS or not isinstance(body, dict):
+                    continue
+                for level, entries in body.items():
+                    if level != "Forced":
+                        notes.append(f"{domain}: {level} settings skipped (Santa reads only forced settings)")
+                        continue
+                    for entry in entries if isinstance(entries, list) else []:
+                        mcx = entry.get("mcx_preference_settings") if isinstance(entry, dict) else None
+                        if isinstance(mcx, dict):
+                            merge(mcx, domain)
+    if not domains:
+        raise ConfigError(f"{where}: no {' or '.join(SANTA_DOMAINS)} payload in this profile")
+    if len(domains) > 1:
+        notes.append(f"settings merged from {', '.join(domains)}")
+    return settings, tuple(domains)
+
+
+def _import_settings(settings: Mapping[str, Any], notes: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    ignored: dict[str, str] = {}
+    ctx = _Context("profile", None, {"HOME": "~"})  # values are checked, not resolved
+    by_name = {name: spec for spec in _KEYS for name in (spec.name, *spec.aliases)}
+    for spec in _KEYS:
+        names = [n for n in (spec.name, *spec.aliases) if n in settings]
+        if not names:
+            continue
+        if spec.santa_type is None:
+            for n in names:
+                ignored[n] = "Santa does not read this key from a profile"
+            continue
+        if len(names) > 1:
+            chosen = names[-1] if spec.alias_wins else names[0]
+            for n in names:
+                if n != chosen:
+                    ignored[n] = f"Santa uses {chosen} when both are set"
+            names = [chosen]
+        name = names[0]
+        try:
+            value = _from_plist(spec, settings[name])
+            spec.parse(value, ctx)
+        except _Invalid as exc:
+            ignored[name] = f"{name}{exc.sub}: {exc}"
+            continue
+        if name != spec.name:
+            notes.append(f"{name} imported as {spec.name}")
+        values[spec.name] = value
+    for key in settings:
+        if key not in by_name:
+            ignored[key] = _unknown_key_reason(key)
+    return values, ignored
+
+
+def _from_plist(spec: _Key, value: Any) -> Any:
+    """A profile value as Santa reads it, converted to a TOML value."""
+    assert spec.santa_type is not None
+    if not isinstance(value, spec.santa_type):
+        wanted = spec.santa_type[0] if isinstance(spec.santa_type, tuple) else spec.santa_type
+        raise _Invalid(f"Santa ignores it: expected {_plist_kind(wanted)}, got {_plist_kind(type(value))}")
+    if spec.parse is _p_bool:
+        return bool(value)  # NSNumber boolValue
+    if spec.parse is _p_client_mode and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Invalid("expected PEM text, got binary data") from None
+    return _plain(value)
+
+
+_PLIST_KINDS: Final[Mapping[type, str]] = {
+    bool: "a number",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    bytes: "data",
+    list: "an array",
+    dict: "a dictionary",
+    dt.datetime: "a date",
+}
+
+
+def _plist_kind(kind: type) -> str:
+    return _PLIST_KINDS.get(kind, kind.__name__)
+
+
+def _plain(value: Any) -> Any:
+    """A plist value as a TOML value (data has no TOML form)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        raise _Invalid("data values cannot be written to TOML")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise _Invalid(f"{value} is too large for TOML")
+    return value
+
+
+# --- writing TOML --------------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key, literal_ok=False)
+
+
+def _toml_string(text: str, *, literal_ok: bool = True) -> str:
+    if _SURROGATE.search(text):
+        raise TypeError("a string with a lone surrogate (undecodable bytes) has no TOML form")
+    if literal_ok and "\n" in text and "'''" not in text and not text.endswith("'"):
+        if not _CONTROL.search(text.replace("\n", "")):
+            return "'''\n" + text + "'''"
+    if literal_ok and "\\" in text and "'" not in text and not _CONTROL.search(text):
+        return "'" + text + "'"
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"{type(value).__name__} has no TOML form")
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def render_toml(values: Mapping[str, Any], *, header: str | None = None) -> str:
+    """`values` (Santa key names → TOML values) as a TOML document, known keys in the documented
+    order, then the others; tables and arrays of tables last, as TOML requires."""
+    order = {spec.name: i for i, spec in enumerate(_KEYS)}
+    keys = sorted(values, key=lambda k: order.get(k, len(order)))
+    lines = [f"# {line}".rstrip() for line in (header or "").splitlines()]
+    tables: list[str] = []
+    for key in keys:
+        value = values[key]
+        try:
+            if isinstance(value, Mapping):
+                tables += ["", f"[{_toml_key(key)}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+            elif _is_table_array(value):
+                for entry in value:
+                    tables += ["", f"[[{_toml_key(key)}]]"]
+                    tables += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in entry.items()]
+            else:
+                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        except TypeError as exc:
+            raise ConfigError(f"{key}: cannot be written as TOML: {exc}") from None
+    text = "\n".join(lines + tables)
+    return text.lstrip("\n") + "\n"
+
+
+def write_config(
+    path: str | os.PathLike[str],
+    values: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+    header: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """Check `values` (they must load), then write them as TOML at `path` with mode 0600 (the file
+    may hold a password). An existing file is replaced only with `overwrite`: FileExistsError."""
+    target = Path(path)
+    Config.from_values(values, source=target, environ=environ)
+    text = render_toml(values, header=header).encode("utf-8")
+    if not overwrite:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

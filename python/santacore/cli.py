@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from santacore import __version__, report
 from santacore.commands import bundleinfo, fileinfo
+from santacore.commands import config as config_cmd
 
 
 def _positive_int(text: str) -> int:
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"santacore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Commands that read settings take --config (default: $SANTACORE_CONFIG, else built-in defaults).
+    settings = argparse.ArgumentParser(add_help=False)
+    settings.add_argument("--config", metavar="FILE", help="santacore TOML configuration (default: $SANTACORE_CONFIG)")
 
     bundleinfo_cmd = commands.add_parser(
         "bundleinfo",
@@ -60,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Mac whose slice choice to follow for universal binaries (default: apple-silicon)",
     )
     fileinfo_cmd.set_defaults(run=fileinfo.run)
+
+    config = commands.add_parser("config", help="show the configuration, or import Santa's profile")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_commands.add_parser("show", parents=[settings], help="print the configuration in force as TOML")
+    show.set_defaults(run=config_cmd.run_show)
+    imp = config_commands.add_parser(
+        "import",
+        help="convert Santa's .mobileconfig / .plist into santacore's TOML",
+        description="Read Santa's configuration profile (com.northpolesec.santa or com.google.santa payloads, "
+        "or a plain preferences plist) and print the TOML santacore reads, or write it with --output.",
+    )
+    imp.add_argument("profile", metavar="PROFILE")
+    imp.add_argument("--output", "-o", metavar="FILE", help="write the TOML here (mode 0600) instead of stdout")
+    imp.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    imp.set_defaults(run=config_cmd.run_import)
     return parser
 
 

@@ -593,6 +593,36 @@ def execution_event(
     )
 
 
+def _file_signing(fi: FileInfo) -> dict[str, Any]:
+    """Signing values of a non-execution event (§4.1 row 23): a CodeDirectory's values count
+    even when validation failed; a universal binary failing the all-architectures check has
+    none; unsigned code has an empty cdhash."""
+    if fi.consistency == "inconsistent":
+        signing: dict[str, Any] = {}
+    elif fi.consistency == "unsigned":
+        signing = {"cdhash": ""}
+    else:
+        signing = {"team_id": fi.team_id, "signing_id": fi.santa_signing_id, "cdhash": fi.cdhash}
+    return {**signing, "signing_chain": _certificates(fi), **_signing_extras(fi)}
+
+
+def file_event(fi: FileInfo) -> StoredEvent:
+    """The non-execution event `santactl eventupload` makes for one file: decision
+    BUNDLE_BINARY, the file's own signing values, its nearest bundle's metadata."""
+    return StoredEvent(
+        file_sha256=fi.sha256,
+        file_path=fi.path,
+        decision=Decision.BUNDLE_BINARY,
+        occurrence_date=DISTANT_FUTURE,
+        file_bundle_id=fi.bundle_id,
+        file_bundle_path=fi.bundle.path if fi.bundle else None,
+        file_bundle_name=fi.bundle_name,
+        file_bundle_version=fi.bundle_version,
+        file_bundle_version_string=fi.bundle_version_string,
+        **_file_signing(fi),
+    )
+
+
 def _bundle_binary_event(path: str, sha256: str, bh: BundleHash, host: Host) -> StoredEvent:
     root = bh.bundle
     common: dict[str, Any] = {
@@ -614,25 +644,13 @@ def _bundle_binary_event(path: str, sha256: str, bh: BundleHash, host: Host) -> 
         fi = file_info(path, host=host)
     except (FileInfoError, OSError):
         return StoredEvent(**common)  # the file went away after hashing: no signature values
-    if fi.consistency == "inconsistent":  # Santa's all-architectures check fails outright
-        signing: dict[str, Any] = {}
-    elif fi.consistency == "unsigned":
-        signing = {"cdhash": ""}
-    else:  # a CodeDirectory exists: its values count even when validation failed
-        signing = {"team_id": fi.team_id, "signing_id": fi.santa_signing_id, "cdhash": fi.cdhash}
-    return StoredEvent(**common, **signing, signing_chain=_certificates(fi), **_signing_extras(fi))
+    return StoredEvent(**common, **_file_signing(fi))
 
 
-def bundle_events(
-    bundle_hash: BundleHash, *, context: ExecutionContext | None = None, host: Host = "apple-silicon"
-) -> list[StoredEvent]:
+def bundle_events(bundle_hash: BundleHash, *, host: Host = "apple-silicon") -> list[StoredEvent]:
     """The BUNDLE_BINARY events of a bundle hash (§4.4, §6.6): one per distinct binary, each
     with the ancestor bundle's metadata and its own signing values; empty without a hash.
-
-    `context` is accepted for symmetry with `execution_event` and not used: these events carry
-    no process data. `host` picks the slice whose signature each event reports.
-    """
-    del context
+    `host` picks the slice whose signature each event reports. No process data (§4.4)."""
     if bundle_hash.bundle_hash is None:
         return []
     return [_bundle_binary_event(b.path, b.sha256, bundle_hash, host) for b in bundle_hash.unique_binaries()]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from santacore import __version__, report
-from santacore.commands import bundleinfo, fileinfo
+from santacore.commands import bundleinfo, eventupload, fileinfo
 from santacore.commands import config as config_cmd
 
 
@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fileinfo_cmd.set_defaults(run=fileinfo.run)
 
+    upload = commands.add_parser(
+        "eventupload",
+        parents=[settings],
+        help="queue non-execution events for files and bundles (santactl eventupload)",
+        description="Build Santa's events for files, glob patterns and (with --bundles) every executable of "
+        "their bundles, and queue them in events.db for the next sync. --dry-run --json prints the exact "
+        "upload body instead.",
+    )
+    upload.add_argument("paths", nargs="+", metavar="PATH", help="files, bundles or glob patterns")
+    upload.add_argument("--bundles", action="store_true", help="also hash each file's bundle: its BUNDLE_BINARY events")
+    upload.add_argument("--dry-run", action="store_true", help="store nothing; report what would be queued")
+    upload.add_argument("--json", action="store_true", help="with --dry-run: print the eventupload request body")
+    upload.set_defaults(run=eventupload.run)
+
     config = commands.add_parser("config", help="show the configuration, or import Santa's profile")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     show = config_commands.add_parser("show", parents=[settings], help="print the configuration in force as TOML")
@@ -87,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "json", False) and args.command == "eventupload" and not args.dry_run:
+        parser.error("eventupload: --json prints the upload body and needs --dry-run")
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)
 

@@ -1,0 +1,22 @@
+"""santad's part, run on demand: turn events into rows of events.db and store them
+(spec §5.4). The event model knows nothing of the store and the store nothing of events;
+this is where the two meet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from santacore.event_store import EventRow, EventStore
+from santacore.events import StoredEvent
+
+
+def event_row(event: StoredEvent) -> EventRow:
+    """The events.db row of an event: its idx, unique ID (file SHA-256), record and bundle hash."""
+    return EventRow(idx=event.idx, unique_id=event.unique_id, data=event.to_record(), bundle_hash=event.bundle_hash)
+
+
+def store_events(store: EventStore, events: Iterable[StoredEvent]) -> Sequence[StoredEvent]:
+    """Store `events` in one transaction; once this returns they survive a crash."""
+    stored = list(events)
+    store.add(event_row(e) for e in stored)
+    return stored

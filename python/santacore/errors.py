@@ -25,3 +25,8 @@ class MachOError(SantacoreError, ValueError):
 
 class SignatureError(SantacoreError, ValueError):
     """A code signature (SuperBlob, CodeDirectory or CMS) is malformed."""
+
+
+class StoreError(SantacoreError):
+    """events.db or rules.db cannot be used: not SQLite, a foreign schema, a newer version,
+    corrupt, or locked. The file is left exactly as it was."""

@@ -1,0 +1,267 @@
+"""How santad turns rules into a decision (spec §8.3–8.5; google/santa
+`SNTPolicyProcessor.mm` `decisionForFileInfo`): static rules, then the one highest-precedence
+rule row, the (type, state) map, bad-signature and page-zero protection, path scopes, and the
+client mode's default. Nothing here prints or touches the disk."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from santacore.decisions import ALLOW_MASK, BLOCK_MASK, ClientMode, Decision
+from santacore.rules import (
+    EVENT_STATE_ALLOW_COMPILER,
+    EVENT_STATE_ALLOW_TRANSITIVE,
+    Identifiers,
+    Rule,
+    RuleError,
+    RuleState,
+    RuleType,
+)
+
+if TYPE_CHECKING:
+    from santacore.fileinfo import FileInfo
+
+
+def _state_word(state: RuleState) -> str:
+    return state.policy if state is not RuleState.ALLOW_TRANSITIVE else "ALLOWLIST_TRANSITIVE"
+
+
+def _mode_name(mode: ClientMode | int) -> str:
+    try:
+        return ClientMode(mode).name.capitalize()
+    except ValueError:
+        return f"Unknown ({int(mode)})"
+
+
+class RuleLookup(Protocol):
+    """Where database rules come from: the single highest-precedence row matching any identifier."""
+
+    def find(self, identifiers: Identifiers) -> Rule | None: ...
+
+
+def find_rule(
+    identifiers: Identifiers,
+    lookup: RuleLookup,
+    *,
+    static_rules: Iterable[Rule] = (),
+    launchd_certificate: str | None = None,
+) -> Rule | None:
+    """§8.3 steps 2 and 4: static rules, then the database, then the launchd-certificate fallback.
+
+    Static rules are keyed by identifier alone, as santad's `staticRules` dictionary is: of two
+    static rules with the same identifier the later one wins, whatever their types.
+    """
+    by_identifier = {rule.identifier: rule for rule in static_rules}
+    for rule_type, identifier in identifiers.candidates():
+        rule = by_identifier.get(identifier)
+        if rule is not None and rule.type is rule_type:
+            return rule
+    rule = lookup.find(identifiers)
+    if rule is None and launchd_certificate and identifiers.certificate == launchd_certificate.lower():
+        rule = Rule(identifiers.certificate, RuleType.CERTIFICATE, RuleState.ALLOW)
+    return rule
+
+
+# §8.4, as google/santa's `decision:forRule:withTransitiveRules:` has it. Pairs not here are
+# unusable. ALLOW_COMPILER becomes the plain allow when transitive rules are off; ALLOW_TRANSITIVE
+# is unusable when they are off. Note [G] lists (CDHASH, ALLOW_TRANSITIVE) as well, which the
+# spec's table marks invalid; santad never creates such a row (transitive rules are BINARY).
+_RULE_DECISIONS: Mapping[tuple[RuleType, RuleState], int] = {
+    (RuleType.CDHASH, RuleState.ALLOW): Decision.ALLOW_CDHASH.event_state,
+    (RuleType.CDHASH, RuleState.ALLOW_COMPILER): EVENT_STATE_ALLOW_COMPILER,
+    (RuleType.CDHASH, RuleState.ALLOW_TRANSITIVE): EVENT_STATE_ALLOW_TRANSITIVE,
+    (RuleType.CDHASH, RuleState.BLOCK): Decision.BLOCK_CDHASH.event_state,
+    (RuleType.CDHASH, RuleState.SILENT_BLOCK): Decision.BLOCK_CDHASH.event_state,
+    (RuleType.BINARY, RuleState.ALLOW): Decision.ALLOW_BINARY.event_state,
+    (RuleType.BINARY, RuleState.ALLOW_TRANSITIVE): EVENT_STATE_ALLOW_TRANSITIVE,
+    (RuleType.BINARY, RuleState.ALLOW_COMPILER): EVENT_STATE_ALLOW_COMPILER,
+    (RuleType.BINARY, RuleState.BLOCK): Decision.BLOCK_BINARY.event_state,
+    (RuleType.BINARY, RuleState.SILENT_BLOCK): Decision.BLOCK_BINARY.event_state,
+    (RuleType.SIGNINGID, RuleState.ALLOW): Decision.ALLOW_SIGNINGID.event_state,
+    (RuleType.SIGNINGID, RuleState.ALLOW_COMPILER): EVENT_STATE_ALLOW_COMPILER,
+    (RuleType.SIGNINGID, RuleState.BLOCK): Decision.BLOCK_SIGNINGID.event_state,
+    (RuleType.SIGNINGID, RuleState.SILENT_BLOCK): Decision.BLOCK_SIGNINGID.event_state,
+    (RuleType.CERTIFICATE, RuleState.ALLOW): Decision.ALLOW_CERTIFICATE.event_state,
+    (RuleType.CERTIFICATE, RuleState.BLOCK): Decision.BLOCK_CERTIFICATE.event_state,
+    (RuleType.CERTIFICATE, RuleState.SILENT_BLOCK): Decision.BLOCK_CERTIFICATE.event_state,
+    (RuleType.TEAMID, RuleState.ALLOW): Decision.ALLOW_TEAMID.event_state,
+    (RuleType.TEAMID, RuleState.BLOCK): Decision.BLOCK_TEAMID.event_state,
+    (RuleType.TEAMID, RuleState.SILENT_BLOCK): Decision.BLOCK_TEAMID.event_state,
+}
+_COMPILER_OFF = {
+    RuleType.CDHASH: Decision.ALLOW_CDHASH,
+    RuleType.BINARY: Decision.ALLOW_BINARY,
+    RuleType.SIGNINGID: Decision.ALLOW_SIGNINGID,
+}
+_INTERNAL_NAMES = {EVENT_STATE_ALLOW_COMPILER: "ALLOW_COMPILER", EVENT_STATE_ALLOW_TRANSITIVE: "ALLOW_TRANSITIVE"}
+
+
+def rule_event_state(rule: Rule, *, transitive_rules: bool) -> int | None:
+    """The SNTEventState a matched rule yields (§8.4), or None when santad treats it as no match."""
+    state = _RULE_DECISIONS.get((rule.type, rule.state))
+    if state is None:
+        return None
+    if rule.state is RuleState.ALLOW_COMPILER and not transitive_rules:
+        return _COMPILER_OFF[rule.type].event_state
+    if rule.state is RuleState.ALLOW_TRANSITIVE and not transitive_rules:
+        return None
+    return state
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """santad's SNTCachedDecision, reduced to what santacore reports."""
+
+    decision: Decision
+    """The wire decision; UNKNOWN for the internal ALLOW_COMPILER / ALLOW_TRANSITIVE states."""
+    rule: Rule | None
+    """The rule that decided, or None when a later step did (an unusable rule is not kept)."""
+    silent: bool
+    custom_msg: str | None
+    custom_url: str | None
+    explanation: str
+    event_state: int
+    """SNTEventState bits, as events.db stores the decision."""
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self.event_state & ALLOW_MASK)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.event_state & BLOCK_MASK)
+
+    @property
+    def name(self) -> str:
+        """The decision's name, the internal states included (`ALLOW_COMPILER`, `ALLOW_TRANSITIVE`)."""
+        return _INTERNAL_NAMES.get(self.event_state, self.decision.value)
+
+    @property
+    def would_block_in_lockdown(self) -> bool:
+        """Whether Lockdown would have blocked what this decision allowed: only the mode default
+        differs between the modes (§8.3 step 8), so that is exactly an ALLOW_UNKNOWN — which is what
+        Monitor mode records and (unless `disable_unknown_event_upload`) stores for upload (§8.5)."""
+        return self.decision is Decision.ALLOW_UNKNOWN
+
+
+def would_block_in_lockdown(result: DecisionResult) -> bool:
+    """See `DecisionResult.would_block_in_lockdown`."""
+    return result.would_block_in_lockdown
+
+
+def compile_path_regex(pattern: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
+    """A scope regex (`AllowedPathRegex`/`BlockedPathRegex`); "" means none.
+
+    Santa compiles these with NSRegularExpression (ICU syntax) and ignores one that fails to
+    compile; santacore compiles with Python's `re` and refuses it instead (RuleError), so the
+    mistake surfaces when the configuration is read rather than as a silently missing scope.
+    """
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise RuleError(f"invalid path regex {pattern!r}: {e}") from None
+
+
+def _result(
+    event_state: int,
+    explanation: str,
+    rule: Rule | None = None,
+) -> DecisionResult:
+    return DecisionResult(
+        decision=Decision.from_event_state(event_state),
+        rule=rule,
+        silent=rule is not None and rule.state is RuleState.SILENT_BLOCK,
+        custom_msg=rule.custom_msg if rule is not None else None,
+        custom_url=rule.custom_url if rule is not None else None,
+        explanation=explanation,
+        event_state=event_state,
+    )
+
+
+def decide(
+    identifiers: Identifiers,
+    lookup: RuleLookup,
+    *,
+    mode: ClientMode | int,
+    path: str | None,
+    is_macho: bool,
+    missing_pagezero: bool,
+    bad_signature: bool,
+    transitive_rules: bool = False,
+    bad_signature_protection: bool = False,
+    page_zero_protection: bool = False,
+    allowed_path_regex: str | re.Pattern[str] | None = None,
+    blocked_path_regex: str | re.Pattern[str] | None = None,
+    static_rules: Sequence[Rule] = (),
+    launchd_certificate: str | None = None,
+) -> DecisionResult:
+    """santad's decision (§8.3 steps 2–8, google/santa order); the first step that decides wins.
+
+    `bad_signature` is a signature error other than "unsigned". `path` None means no file to
+    look at (santactl checking a bare identifier): the scope steps 6–7 are skipped, as santad's
+    `fileIsScopeBlocked:`/`fileIsScopeAllowed:` return nothing without a file. Step 1 (critical
+    system binaries, hashed at santad's start on a Mac) is not modelled.
+    """
+    rule = find_rule(identifiers, lookup, static_rules=static_rules, launchd_certificate=launchd_certificate)
+    if rule is not None:
+        state = rule_event_state(rule, transitive_rules=transitive_rules)
+        if state is not None:
+            return _result(state, f"{rule.type.wire} {_state_word(rule.state)} rule {rule.identifier}", rule)
+    if bad_signature_protection and bad_signature:
+        return _result(Decision.BLOCK_CERTIFICATE.event_state, "Blocked due to signature error")
+    if path is not None:
+        blocked = compile_path_regex(blocked_path_regex)
+        if blocked is not None and blocked.search(path):
+            return _result(Decision.BLOCK_SCOPE.event_state, "Blocked Path Regex")
+        if page_zero_protection and missing_pagezero:
+            return _result(Decision.BLOCK_SCOPE.event_state, "Missing __PAGEZERO")
+        allowed = compile_path_regex(allowed_path_regex)
+        if allowed is not None and allowed.search(path):
+            return _result(Decision.ALLOW_SCOPE.event_state, "Allowed Path Regex")
+        if not is_macho:
+            return _result(Decision.ALLOW_SCOPE.event_state, "Not a Mach-O")
+    why = "No rule matched" if rule is None else f"{rule.type.wire} {_state_word(rule.state)} rule ignored"
+    if mode == ClientMode.MONITOR:
+        return _result(Decision.ALLOW_UNKNOWN.event_state, f"{why}; Monitor mode allows")
+    return _result(Decision.BLOCK_UNKNOWN.event_state, f"{why}; {_mode_name(mode)} mode blocks")
+
+
+def decide_for_file(
+    fi: FileInfo,
+    lookup: RuleLookup,
+    *,
+    mode: ClientMode | int,
+    cs_flags: int | None = None,
+    transitive_rules: bool = False,
+    bad_signature_protection: bool = False,
+    page_zero_protection: bool = False,
+    allowed_path_regex: str | re.Pattern[str] | None = None,
+    blocked_path_regex: str | re.Pattern[str] | None = None,
+    static_rules: Sequence[Rule] = (),
+    launchd_certificate: str | None = None,
+) -> DecisionResult:
+    """`decide` with everything a file tells: its identifiers (`Identifiers.from_file_info`), path,
+    Mach-O-ness, `__PAGEZERO`, and whether its signature fails for a reason other than being unsigned."""
+    return decide(
+        Identifiers.from_file_info(fi, cs_flags=cs_flags),
+        lookup,
+        mode=mode,
+        path=fi.path,
+        is_macho=fi.macho.is_macho,
+        missing_pagezero=fi.missing_pagezero,
+        bad_signature=fi.signing_status == "invalid",
+        transitive_rules=transitive_rules,
+        bad_signature_protection=bad_signature_protection,
+        page_zero_protection=page_zero_protection,
+        allowed_path_regex=allowed_path_regex,
+        blocked_path_regex=blocked_path_regex,
+        static_rules=static_rules,
+        launchd_certificate=launchd_certificate,
+    )

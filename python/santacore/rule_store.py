@@ -1,0 +1,397 @@
+"""rules.db: santad's rule table (spec §8.7, google/santa `SNTRuleTable.mm`, `user_version` 7).
+
+The schema, the precedence query, the batch semantics (one transaction; INSERT OR REPLACE; REMOVE
+deletes; any bad rule or an empty batch rolls everything back) and the migrations from older
+Santa databases are santad's. One deliberate deviation: santad opens the file with
+`PRAGMA locking_mode = EXCLUSIVE` because it is the only process that ever touches it (santactl
+asks santad over XPC). santacore's CLI and daemon both open the database themselves, so it is
+opened in WAL mode with a busy timeout instead — readers never block the writer, and writers
+queue (`BEGIN IMMEDIATE`) rather than fail — with `synchronous = FULL` so a committed rule
+survives a power cut. A file that is not Santa's rules table is refused (StoreError) and left
+exactly as it was: never migrated, converted to WAL, deleted or recreated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from santacore.errors import StoreError
+from santacore.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
+
+SCHEMA_VERSION = 7
+SQLITE_MAGIC = b"SQLite format 3\x00"
+DEFAULT_TIMEOUT = 10.0
+COLUMNS = frozenset({"identifier", "state", "type", "custommsg", "timestamp", "customurl"})
+
+# The `rules` columns each older Santa schema version has, to recognise a database before migrating it.
+_V1_COLUMNS = frozenset({"shasum", "state", "type", "custommsg"})
+_OLD_COLUMNS = {
+    1: _V1_COLUMNS,
+    2: _V1_COLUMNS,
+    3: _V1_COLUMNS | {"timestamp"},
+    4: COLUMNS - {"customurl"},
+    5: COLUMNS - {"customurl"},
+    6: COLUMNS - {"customurl"},
+}
+# Santa's migrations (SNTRuleTable `initializeDatabase:fromVersion:`): the statements that take a
+# database from version N-1 to N.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("DROP VIEW IF EXISTS binrules", "DROP VIEW IF EXISTS certrules"),
+    3: ("ALTER TABLE rules ADD 'timestamp' INTEGER",),
+    4: ("ALTER TABLE rules RENAME COLUMN 'shasum' TO 'identifier'",),
+    5: (
+        "UPDATE rules SET type = 1000 WHERE type = 1",
+        "UPDATE rules SET type = 3000 WHERE type = 2",
+        "UPDATE rules SET type = 4000 WHERE type = 3",
+        "UPDATE rules SET type = 2000 WHERE type = 4",
+    ),
+    6: (
+        "UPDATE rules SET identifier = LOWER(identifier) WHERE type = 1000 OR type = 3000",
+        "UPDATE rules SET identifier = UPPER(identifier) WHERE type = 4000",
+    ),
+    7: ("ALTER TABLE rules ADD 'customurl' TEXT",),
+}
+_CREATE = (
+    "CREATE TABLE 'rules' ('identifier' TEXT NOT NULL, 'state' INTEGER NOT NULL, 'type' INTEGER NOT NULL, "
+    "'custommsg' TEXT, 'timestamp' INTEGER, 'customurl' TEXT)",
+    "CREATE UNIQUE INDEX rulesunique ON rules (identifier, type)",
+)
+_SELECT = "SELECT identifier, state, type, custommsg, customurl, timestamp FROM rules"
+# One query, highest precedence first: DB type values are ordered by precedence (§8.3 step 2).
+_FIND = (
+    f"{_SELECT} WHERE "
+    + " OR ".join(f"(identifier=? AND type={t.value})" for t in sorted(RuleType))
+    + " ORDER BY type LIMIT 1"
+)
+
+
+class Cleanup(Enum):
+    """SNTRuleCleanup: what a batch deletes first, in its own transaction (§1.6)."""
+
+    NONE = "none"
+    NON_TRANSITIVE = "clean"
+    ALL = "clean_all"
+
+
+@dataclass(frozen=True)
+class RuleCounts:
+    """The preflight's rule counters (§3.1): by type, plus compiler and transitive rules of any type."""
+
+    binary: int = 0
+    certificate: int = 0
+    compiler: int = 0
+    transitive: int = 0
+    teamid: int = 0
+    signingid: int = 0
+    cdhash: int = 0
+    total: int = 0
+
+
+class RuleStore:
+    """rules.db. `created_fresh` says the file had no schema before (the next sync must be CLEAN_ALL)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.RLock()
+        if self.path != ":memory:":
+            _check_header(self.path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open: {e}") from None
+        try:
+            self.created_fresh = self._prepare(timeout)
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _prepare(self, timeout: float) -> bool:
+        try:
+            version = self._user_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: rules database has user_version {version}, newer than the {SCHEMA_VERSION} "
+                    "santacore understands (a newer Santa's or northpolesec/santa's); left untouched"
+                )
+            fresh = False
+            if version < SCHEMA_VERSION:
+                fresh = self._create_or_migrate()
+            self._check_schema()
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal" and self.path != ":memory:":
+                raise StoreError(f"{self.path}: cannot switch to WAL journaling (got {mode!r})")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            return fresh
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: {e}") from None
+
+    def _user_version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def _objects(self) -> list[str]:
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        return [name for (name,) in rows]
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(rules)")}
+
+    def _create_or_migrate(self) -> bool:
+        """Create the schema (an empty file) or bring an older Santa schema to version 7, in one
+        transaction taken before looking again, so two processes opening a new file don't race."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._user_version()
+            fresh = False
+            if version == 0:
+                objects = self._objects()
+                if objects:
+                    raise StoreError(
+                        f"{self.path}: not a rules database: it holds {', '.join(objects)} "
+                        "and no Santa schema (user_version 0); left untouched"
+                    )
+                for statement in _CREATE:
+                    self._db.execute(statement)
+                fresh = True
+            elif version < SCHEMA_VERSION:
+                columns = self._columns()
+                if columns != _OLD_COLUMNS[version]:
+                    raise StoreError(
+                        f"{self.path}: user_version {version} but its 'rules' table has columns "
+                        f"{sorted(columns) or 'none'}, not Santa's; left untouched"
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS.get(step, ()):
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+            return fresh
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _check_schema(self) -> None:
+        columns = self._columns()
+        if not columns:
+            raise StoreError(f"{self.path}: user_version {SCHEMA_VERSION} but no 'rules' table; left untouched")
+        if columns != COLUMNS:
+            raise StoreError(
+                f"{self.path}: the 'rules' table has columns {sorted(columns)}, not Santa's {sorted(COLUMNS)}; "
+                "left untouched"
+            )
+        for index in self._db.execute("PRAGMA index_list(rules)").fetchall():
+            name, unique = index[1], index[2]
+            indexed = [row[2] for row in self._db.execute(f"PRAGMA index_info({_quote(name)})")]
+            if unique and sorted(indexed) == ["identifier", "type"]:
+                return
+        raise StoreError(f"{self.path}: the 'rules' table lacks the unique (identifier, type) index; left untouched")
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RuleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any exception rolls it back whole."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: {e}") from None
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as e:
+                self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"{self.path}: {e}") from None
+                raise
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: {e}") from None
+
+    def _rule(self, row: tuple[str, int, int, str | None, str | None, int | None]) -> Rule:
+        identifier, state, rule_type, custom_msg, custom_url, timestamp = row
+        try:
+            return Rule(identifier, RuleType(rule_type), RuleState(state), custom_msg, custom_url, timestamp or 0)
+        except ValueError:
+            raise StoreError(
+                f"{self.path}: rule {identifier!r} has type {rule_type} / state {state}, which Santa's schema "
+                f"version {SCHEMA_VERSION} does not define"
+            ) from None
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def add_rules(self, rules: Iterable[Rule], *, cleanup: Cleanup = Cleanup.NONE) -> int:
+        """Apply one batch in one transaction (santad `addRules:ruleCleanup:error:`): each rule is
+        validated and normalised, REMOVE deletes, others INSERT OR REPLACE on (identifier, type).
+        An empty batch or any bad rule raises RuleError and changes nothing. Returns the batch size."""
+        batch = list(rules)
+        if not batch:
+            raise RuleError("Empty rule array")
+        with self._write() as db:
+            if cleanup is Cleanup.ALL:
+                db.execute("DELETE FROM rules")
+            elif cleanup is Cleanup.NON_TRANSITIVE:
+                db.execute("DELETE FROM rules WHERE state != ?", (RuleState.ALLOW_TRANSITIVE.value,))
+            for i, rule in enumerate(batch, 1):
+                if not isinstance(rule, Rule):
+                    raise RuleError(f"Rule array contained invalid entry #{i}: {rule!r}")
+                try:
+                    rule = rule.validated()
+                except RuleError as e:
+                    raise RuleError(
+                        f"Rule array contained invalid entry #{i} ({rule.type!r} {rule.identifier!r}): {e}"
+                    ) from None
+                if rule.state is RuleState.REMOVE:
+                    db.execute("DELETE FROM rules WHERE identifier=? AND type=?", (rule.identifier, rule.type.value))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO rules (identifier, state, type, custommsg, customurl, timestamp) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            rule.identifier,
+                            rule.state.value,
+                            rule.type.value,
+                            rule.custom_msg,
+                            rule.custom_url,
+                            rule.timestamp,
+                        ),
+                    )
+        return len(batch)
+
+    def replace_all(self, rules: Iterable[Rule], *, keep_transitive: bool = False) -> int:
+        """A clean rule download: delete (CLEAN_ALL) or delete all but transitive rules (CLEAN), then
+        apply `rules`, in one transaction. An empty download must not come here: santad skips the
+        call, so nothing is deleted; this raises RuleError ("Empty rule array") and deletes nothing."""
+        return self.add_rules(rules, cleanup=Cleanup.NON_TRANSITIVE if keep_transitive else Cleanup.ALL)
+
+    def find(self, identifiers: Identifiers) -> Rule | None:
+        """The one highest-precedence rule matching any of the identifiers (CDHASH > BINARY >
+        SIGNINGID > CERTIFICATE > TEAMID), in one query."""
+        rows = self._query(
+            _FIND,
+            (
+                identifiers.cdhash,
+                identifiers.binary,
+                identifiers.signing_id,
+                identifiers.certificate,
+                identifiers.team_id,
+            ),
+        )
+        return self._rule(rows[0]) if rows else None
+
+    def rules(self, type: RuleType | None = None) -> list[Rule]:
+        """Every rule (of one type), by precedence then identifier."""
+        if type is None:
+            rows = self._query(f"{_SELECT} ORDER BY type, identifier")
+        else:
+            rows = self._query(f"{_SELECT} WHERE type=? ORDER BY identifier", (type.value,))
+        return [self._rule(row) for row in rows]
+
+    def counts(self) -> RuleCounts:
+        """santad's rule counters, in one query."""
+        (row,) = self._query(
+            "SELECT "
+            + ", ".join(
+                (
+                    f"COUNT(CASE WHEN type={RuleType.BINARY.value} THEN 1 END)",
+                    f"COUNT(CASE WHEN type={RuleType.CERTIFICATE.value} THEN 1 END)",
+                    f"COUNT(CASE WHEN state={RuleState.ALLOW_COMPILER.value} THEN 1 END)",
+                    f"COUNT(CASE WHEN state={RuleState.ALLOW_TRANSITIVE.value} THEN 1 END)",
+                    f"COUNT(CASE WHEN type={RuleType.TEAMID.value} THEN 1 END)",
+                    f"COUNT(CASE WHEN type={RuleType.SIGNINGID.value} THEN 1 END)",
+                    f"COUNT(CASE WHEN type={RuleType.CDHASH.value} THEN 1 END)",
+                    "COUNT(*)",
+                )
+            )
+            + " FROM rules"
+        )
+        return RuleCounts(*row)
+
+    def clear(self, *, include_transitive: bool = False) -> int:
+        """`santactl rule --clean` (non-transitive rules) or `--clean-all`; returns how many were deleted."""
+        with self._write() as db:
+            if include_transitive:
+                cursor = db.execute("DELETE FROM rules")
+            else:
+                cursor = db.execute("DELETE FROM rules WHERE state != ?", (RuleState.ALLOW_TRANSITIVE.value,))
+            return cursor.rowcount
+
+    def import_json(
+        self,
+        source: str | os.PathLike[str] | Mapping[str, Any],
+        *,
+        clean: bool = False,
+        clean_all: bool = False,
+    ) -> int:
+        """`santactl rule --import FILE [--clean | --clean-all]`: a `{"rules": [...]}` document (a path
+        or the parsed object) applied as one batch; `clean_all` wins over `clean`. Returns the count."""
+        if isinstance(source, Mapping):
+            document: object = source
+        else:
+            path = os.fspath(source)
+            with open(path, "rb") as f:
+                data = f.read()
+            try:
+                document = json.loads(data)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise RuleError(f"Failed to parse {path}: {e}") from None
+        cleanup = Cleanup.ALL if clean_all else Cleanup.NON_TRANSITIVE if clean else Cleanup.NONE
+        return self.add_rules(rules_from_json(document), cleanup=cleanup)
+
+    def export_json(self, path: str | os.PathLike[str] | None = None) -> dict[str, list[dict[str, str]]]:
+        """`santactl rule --export FILE`: every rule but the transitive ones as `{"rules": [...]}`;
+        written to `path` (pretty-printed, replaced atomically) when given."""
+        document = rules_to_json(self.rules())
+        if path is not None:
+            target = os.fspath(path)
+            temporary = f"{target}.tmp{os.getpid()}"
+            with open(temporary, "w", encoding="utf-8") as f:
+                json.dump(document, f, indent=2)
+                f.write("\n")
+            os.replace(temporary, target)
+        return document
+
+
+def _check_header(path: str) -> None:
+    """Refuse, without letting SQLite near it, a file that is not an SQLite database (an empty file
+    is one: SQLite gives it a schema)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise StoreError(f"{path}: is a directory, not a rules database") from None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read: {e.strerror or e}") from None
+    if head and head != SQLITE_MAGIC:
+        raise StoreError(f"{path}: not an SQLite database (a rules.db was expected); left untouched")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

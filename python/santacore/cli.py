@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from santacore import __version__, report
-from santacore.commands import bundleinfo, eventupload, fileinfo
+from santacore.commands import bundleinfo, check, eventupload, fileinfo, rule
 from santacore.commands import config as config_cmd
 
 
@@ -64,6 +64,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Mac whose slice choice to follow for universal binaries (default: apple-silicon)",
     )
     fileinfo_cmd.set_defaults(run=fileinfo.run)
+
+    rule_cmd = commands.add_parser(
+        "rule",
+        parents=[settings],
+        help="add, remove, check, list, import or export rules (santactl rule)",
+        description="santactl rule's options. Exactly one of --allow/--block/--silent-block/--compiler/"
+        "--remove, or --check, for one identifier (--identifier/--sha256, or --path to compute it); "
+        "or --list / --import / --export. Refused when SyncBaseURL or StaticRules manage rules (--force).",
+    )
+    states = rule_cmd.add_mutually_exclusive_group()
+    for flag, what in (
+        ("--allow", "allow"),
+        ("--block", "block"),
+        ("--silent-block", "block without notifying the user"),
+        ("--compiler", "allow, as a compiler (transitive rules)"),
+        ("--remove", "remove the rule"),
+        ("--check", "print the rule for the identifier"),
+    ):
+        states.add_argument(flag, action="store_true", help=what)
+    kinds = rule_cmd.add_mutually_exclusive_group()
+    kinds.add_argument("--certificate", action="store_true", help="a leaf-certificate SHA-256 rule")
+    kinds.add_argument("--teamid", action="store_true", help="a Team ID rule")
+    kinds.add_argument("--signingid", action="store_true", help="a Signing ID rule (TEAMID:id or platform:id)")
+    kinds.add_argument("--cdhash", action="store_true", help="a CDHash rule")
+    rule_cmd.add_argument("--identifier", "--sha256", dest="identifier", metavar="ID", help="the rule's identifier")
+    rule_cmd.add_argument("--path", metavar="FILE", help="compute the identifier from FILE (fileinfo)")
+    rule_cmd.add_argument("--message", metavar="TEXT", help="custom message shown when the rule blocks")
+    rule_cmd.add_argument("--list", action="store_true", help="list every rule")
+    rule_cmd.add_argument("--json", action="store_true", help='with --list: santactl\'s {"rules": [...]} JSON')
+    rule_cmd.add_argument("--import", dest="import_file", metavar="FILE", help="add the rules of a JSON file")
+    rule_cmd.add_argument("--export", metavar="FILE", help="write every non-transitive rule to a JSON file")
+    rule_cmd.add_argument("--clean", action="store_true", help="with --import: first remove non-transitive rules")
+    rule_cmd.add_argument("--clean-all", action="store_true", help="with --import: first remove every rule")
+    rule_cmd.add_argument("--force", action="store_true", help="modify rules even when managed centrally")
+    rule_cmd.set_defaults(run=rule.run)
+
+    check_cmd = commands.add_parser(
+        "check",
+        parents=[settings],
+        help="what santad would decide for PATH now, and the rule that decides",
+        description="Evaluate PATH as santad would on execution: client mode, rules (static, then rules.db), "
+        "protections and path scopes. --record stores the event santad would create (§5.2).",
+    )
+    check_cmd.add_argument("path", metavar="PATH")
+    check_cmd.add_argument("--record", action="store_true", help="store the event santad would create")
+    check_cmd.add_argument("--json", action="store_true", help="print the decision as JSON")
+    check_cmd.set_defaults(run=check.run)
 
     upload = commands.add_parser(
         "eventupload",

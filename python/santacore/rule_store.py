@@ -25,6 +25,7 @@ from typing import Any
 
 from santacore.errors import StoreError
 from santacore.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
+from santacore.statedir import create_private_file
 
 SCHEMA_VERSION = 7
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -102,6 +103,8 @@ class RuleStore:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         if self.path != ":memory:":
+            if not os.path.lexists(self.path):
+                create_private_file(self.path)
             _check_header(self.path)
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)

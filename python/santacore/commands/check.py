@@ -1,0 +1,105 @@
+"""`santacore check`: what santad would decide if PATH were executed now (mode, rules,
+protections, scopes), the rule that decided, and with --record the event it would store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.config import Config, ConfigError, load_config
+from santacore.decisions import ClientMode, Decision
+from santacore.errors import SantacoreError
+from santacore.event_store import EventStore
+from santacore.events import execution_event
+from santacore.execution import store_events
+from santacore.fileinfo import FileInfo, FileInfoError, file_info
+from santacore.policy import DecisionResult, decide_for_file
+from santacore.rule_store import RuleStore
+from santacore.rules import Rule, check_message
+from santacore.sessions import ExecutionContext
+
+
+def evaluate(fi: FileInfo, config: Config, store: RuleStore) -> DecisionResult:
+    """santad's decision for `fi` under `config`, with the rules of `store` (§8.3)."""
+    return decide_for_file(
+        fi,
+        store,
+        mode=config.client_mode,
+        transitive_rules=config.enable_transitive_rules,
+        bad_signature_protection=config.enable_bad_signature_protection,
+        page_zero_protection=config.enable_page_zero_protection,
+        allowed_path_regex=config.allowed_path_regex,
+        blocked_path_regex=config.blocked_path_regex,
+        static_rules=[Rule.from_wire(r) for r in config.static_rules],
+    )
+
+
+def should_create_event(result: DecisionResult, config: Config) -> bool:
+    """§5.2: every denial; ALLOW_UNKNOWN unless DisableUnknownEventUpload; other allows only
+    with EnableAllEventUpload."""
+    if config.enable_all_event_upload or not result.allowed:
+        return True
+    return result.decision is Decision.ALLOW_UNKNOWN and not config.disable_unknown_event_upload
+
+
+def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str, Any]:
+    return {
+        "path": fi.path,
+        "sha256": fi.sha256,
+        "mode": ClientMode(config.client_mode).wire,
+        "decision": result.name,
+        "allowed": result.allowed,
+        "silent": result.silent,
+        "rule": result.rule.to_wire() if result.rule else None,
+        "rule_text": check_message(result.rule) if result.rule else None,
+        "custom_msg": result.custom_msg,
+        "custom_url": result.custom_url,
+        "explanation": result.explanation,
+        "lockdown_would_block": result.would_block_in_lockdown,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        fi = file_info(args.path)
+        with RuleStore(config.rules_db) as rules:
+            result = evaluate(fi, config, rules)
+    except (ConfigError, FileInfoError) as e:
+        print(f"santacore check: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except (SantacoreError, OSError) as e:
+        print(f"santacore check: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    doc = _document(fi, result, config)
+    if args.json:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"{'Path':<9}: {fi.path}")
+        print(f"{'Mode':<9}: {doc['mode']}")
+        print(f"{'Decision':<9}: {doc['decision']}" + (" (silent)" if result.silent else ""))
+        print(f"{'Rule':<9}: {doc['rule_text'] or 'None'}" + (f" ({result.rule.identifier})" if result.rule else ""))
+        print(f"{'Reason':<9}: {result.explanation}")
+        if result.would_block_in_lockdown:
+            print("Note     : allowed only because of MONITOR mode; LOCKDOWN would block it (BLOCK_UNKNOWN).")
+    if not args.record:
+        return EXIT_OK
+    if not should_create_event(result, config):
+        print("Not recorded: santad creates no event for this decision (§5.2).", file=sys.stderr)
+        return EXIT_OK
+    if not config.sync_base_url:
+        print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)
+        return EXIT_OK
+    event = execution_event(fi, result.decision, context=ExecutionContext.current())
+    try:
+        with EventStore(config.events_db) as store:
+            store_events(store, [event])
+    except (SantacoreError, OSError) as e:
+        print(f"santacore check: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,134 @@
+"""`santacore rule` (santactl rule): add, remove, check, list, import and export rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.config import Config, ConfigError, load_config
+from santacore.errors import SantacoreError
+from santacore.fileinfo import FileInfoError, file_info
+from santacore.rule_store import RuleStore
+from santacore.rules import (
+    Identifiers,
+    Rule,
+    RuleError,
+    RuleState,
+    RuleType,
+    check_message,
+    identifier_for_path,
+    modify_message,
+)
+
+IDENTIFIER_FIELD = {
+    RuleType.CDHASH: "cdhash",
+    RuleType.BINARY: "binary",
+    RuleType.SIGNINGID: "signing_id",
+    RuleType.CERTIFICATE: "certificate",
+    RuleType.TEAMID: "team_id",
+}
+CENTRALLY_MANAGED = "(SyncBaseURL/StaticRules is set, rules are managed centrally.)"
+
+
+def _rule_type(args: argparse.Namespace) -> RuleType:
+    for flag, rule_type in (
+        ("certificate", RuleType.CERTIFICATE),
+        ("teamid", RuleType.TEAMID),
+        ("signingid", RuleType.SIGNINGID),
+        ("cdhash", RuleType.CDHASH),
+    ):
+        if getattr(args, flag):
+            return rule_type
+    return RuleType.BINARY
+
+
+def _state(args: argparse.Namespace) -> RuleState | None:
+    for flag, state in (
+        ("allow", RuleState.ALLOW),
+        ("block", RuleState.BLOCK),
+        ("silent_block", RuleState.SILENT_BLOCK),
+        ("compiler", RuleState.ALLOW_COMPILER),
+        ("remove", RuleState.REMOVE),
+    ):
+        if getattr(args, flag):
+            return state
+    return None
+
+
+def _identifier(args: argparse.Namespace, rule_type: RuleType) -> str:
+    if args.path is not None:
+        fi = file_info(args.path)
+        found = identifier_for_path(fi, rule_type)
+        if found is None:
+            raise RuleError(f"{args.path} has no {rule_type.kind} (unsigned, or its signature does not verify)")
+        return found
+    if not args.identifier:
+        raise RuleError("an identifier is required: --identifier ID (or --sha256 ID), or --path FILE")
+    return str(args.identifier)
+
+
+def _managed_centrally(config: Config) -> bool:
+    return bool(config.sync_base_url or config.static_rules)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"santacore rule: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    state = _state(args)
+    listing = args.list or args.export is not None or args.import_file is not None
+    if not args.check and not listing and state is None:
+        print(
+            "santacore rule: choose --allow, --block, --silent-block, --compiler, --remove or --check", file=sys.stderr
+        )
+        return EXIT_ERROR
+    if (state is not None or args.import_file is not None) and _managed_centrally(config) and not args.force:
+        print(CENTRALLY_MANAGED, file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with RuleStore(config.rules_db) as store:
+            return _run(args, store, state)
+    except (RuleError, FileInfoError) as e:
+        print(f"Failed to modify rules: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except (SantacoreError, OSError) as e:
+        print(f"santacore rule: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) -> int:
+    if args.import_file is not None:
+        count = store.import_json(args.import_file, clean=args.clean, clean_all=args.clean_all)
+        print(f"Imported {count} rules from {args.import_file}.")
+        return EXIT_OK
+    if args.export is not None:
+        document = store.export_json(args.export)
+        print(f"Exported {len(document['rules'])} rules to {args.export}.")
+        return EXIT_OK
+    if args.list:
+        rules = store.rules()
+        if args.json:
+            json.dump({"rules": [r.to_wire() for r in rules]}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            for r in rules:
+                print(
+                    f"{r.type.wire:<11}  {r.state.policy:<18}  {r.identifier}"
+                    + (f"  {r.custom_msg}" if r.custom_msg else "")
+                )
+        return EXIT_OK
+    rule_type = _rule_type(args)
+    identifier = _identifier(args, rule_type)
+    if args.check:
+        probe = Rule.create(identifier, rule_type, RuleState.ALLOW)  # normalised as stored
+        print(check_message(store.find(Identifiers(**{IDENTIFIER_FIELD[rule_type]: probe.identifier}))))
+        return EXIT_OK
+    assert state is not None
+    rule = Rule.create(identifier, rule_type, state, custom_msg=args.message)
+    store.add_rules([rule])
+    print(modify_message(rule))
+    return EXIT_OK

@@ -29,37 +29,66 @@ from santacore.bundle import (
     nearest_bundle,
     resolve_bundle_root,
 )
-from santacore.errors import BundleError, MachOError, NotABundleError, SantacoreError, SignatureError
+from santacore.config import Config, ConfigError, load_config
+from santacore.decisions import ClientMode, Decision
+from santacore.errors import BundleError, MachOError, NotABundleError, SantacoreError, SignatureError, StoreError
+from santacore.event_store import EventRow, EventStore
+from santacore.events import StoredEvent, bundle_events, execution_event, file_event, upload_body
 from santacore.fileinfo import FileInfo, FileInfoError, SliceSigning, file_info
+from santacore.policy import DecisionResult, decide, decide_for_file
+from santacore.rule_store import RuleStore
+from santacore.rules import Identifiers, Rule, RuleError, RuleState, RuleType
 
 __all__ = [
     "BinaryFile",
     "Bundle",
     "BundleError",
     "BundleHash",
+    "ClientMode",
+    "Config",
+    "ConfigError",
+    "Decision",
+    "DecisionResult",
+    "EventRow",
+    "EventStore",
     "FileInfo",
     "FileInfoError",
+    "Identifiers",
     "MachOError",
     "MachOInfo",
     "MachOSlice",
     "NotABundleError",
     "Progress",
+    "Rule",
+    "RuleError",
+    "RuleState",
+    "RuleStore",
+    "RuleType",
     "SantacoreError",
     "SignatureError",
     "SkippedPath",
     "SliceSigning",
+    "StoreError",
+    "StoredEvent",
     "TreeHash",
     "TreeStats",
     "__version__",
     "ancestor_bundle",
     "arch_name",
     "bundle_at",
+    "bundle_events",
     "bundle_hash_from_hashes",
+    "decide",
+    "decide_for_file",
+    "execution_event",
+    "file_event",
     "file_info",
     "hash_bundle",
     "hash_tree",
+    "load_config",
     "nearest_bundle",
     "resolve_bundle_root",
     "sniff_macho",
     "sniff_macho_bytes",
+    "upload_body",
 ]

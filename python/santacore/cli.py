@@ -152,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "json", False) and args.command == "eventupload" and not args.dry_run:
         parser.error("eventupload: --json prints the upload body and needs --dry-run")
+    if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
+        parser.error("rule: --clean and --clean-all go with --import FILE")
+    if args.command == "rule" and args.clean and args.clean_all:
+        parser.error("rule: choose one of --clean and --clean-all")
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)
 

@@ -13,6 +13,7 @@ exactly as it was: never migrated, converted to WAL, deleted or recreated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -373,10 +374,15 @@ class RuleStore:
         if path is not None:
             target = os.fspath(path)
             temporary = f"{target}.tmp{os.getpid()}"
-            with open(temporary, "w", encoding="utf-8") as f:
-                json.dump(document, f, indent=2)
-                f.write("\n")
-            os.replace(temporary, target)
+            try:
+                with open(temporary, "w", encoding="utf-8") as f:
+                    json.dump(document, f, indent=2)
+                    f.write("\n")
+                os.replace(temporary, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
+                raise
         return document
 
 

@@ -103,6 +103,12 @@ class RuleState(IntEnum):
             raise RuleError("ALLOW_TRANSITIVE rules are created locally and have no policy string") from None
 
     @property
+    def label(self) -> str:
+        """The policy string, or `ALLOWLIST_TRANSITIVE` for the locally made transitive rules:
+        for listings, never for the wire."""
+        return _STATE_POLICY.get(self, "ALLOWLIST_TRANSITIVE")
+
+    @property
     def proto_number(self) -> int:
         return _POLICY_PROTO[self.policy]
 
@@ -262,14 +268,28 @@ class Rule:
             timestamp=self.timestamp,
         )
 
-    def to_wire(self) -> dict[str, str]:
-        """santactl's export / the sync `Rule` object: `{identifier, policy, rule_type, custom_msg, custom_url}`."""
+    def listing(self) -> dict[str, str]:
+        """The rule as `santacore rule --list --json` shows it: the wire form's keys, transitive
+        rules included (their policy reads `ALLOWLIST_TRANSITIVE`)."""
+        return {**self.to_wire_fields(), "policy": self.state.label}
+
+    def to_wire_fields(self) -> dict[str, str]:
         return {
             "identifier": self.identifier,
-            "policy": self.state.policy,
             "rule_type": self.type.wire,
             "custom_msg": self.custom_msg or "",
             "custom_url": self.custom_url or "",
+        }
+
+    def to_wire(self) -> dict[str, str]:
+        """santactl's export / the sync `Rule` object: `{identifier, policy, rule_type, custom_msg, custom_url}`."""
+        fields = self.to_wire_fields()
+        return {
+            "identifier": fields["identifier"],
+            "policy": self.state.policy,
+            "rule_type": fields["rule_type"],
+            "custom_msg": fields["custom_msg"],
+            "custom_url": fields["custom_url"],
         }
 
     @classmethod

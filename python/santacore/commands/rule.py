@@ -86,14 +86,16 @@ def run(args: argparse.Namespace) -> int:
             "santacore rule: choose --allow, --block, --silent-block, --compiler, --remove or --check", file=sys.stderr
         )
         return EXIT_ERROR
-    if (state is not None or args.import_file is not None) and _managed_centrally(config) and not args.force:
+    changes = state is not None or args.import_file is not None or args.export is not None
+    if changes and _managed_centrally(config) and not args.force:
         print(CENTRALLY_MANAGED, file=sys.stderr)
         return EXIT_ERROR
     try:
         with RuleStore(config.rules_db) as store:
             return _run(args, store, state)
     except (RuleError, FileInfoError) as e:
-        print(f"Failed to modify rules: {e}", file=sys.stderr)
+        what = "Failed to modify rules" if state is not None or args.import_file is not None else "santacore rule"
+        print(f"{what}: {e}", file=sys.stderr)
         return EXIT_ERROR
     except (SantacoreError, OSError) as e:
         print(f"santacore rule: {e}", file=sys.stderr)
@@ -112,12 +114,12 @@ def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) ->
     if args.list:
         rules = store.rules()
         if args.json:
-            json.dump({"rules": [r.to_wire() for r in rules]}, sys.stdout, indent=2)
+            json.dump({"rules": [r.listing() for r in rules]}, sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
             for r in rules:
                 print(
-                    f"{r.type.wire:<11}  {r.state.policy:<18}  {r.identifier}"
+                    f"{r.type.wire:<11}  {r.state.label:<20}  {r.identifier}"
                     + (f"  {r.custom_msg}" if r.custom_msg else "")
                 )
         return EXIT_OK

@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -103,9 +104,20 @@ def test_rules_persist(db_path: Path) -> None:
         assert store.rules() == [binary(1, BLOCK, custom_msg="no", custom_url="https://x/"), binary(2)]
 
 
-def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cannot open"):
-        RuleStore(tmp_path / "nowhere" / "rules.db")
+def test_missing_directories_are_created_private(tmp_path: Path) -> None:
+    """The state directory is made on first use, 0700, and the database 0600 (like /var/db/santa)."""
+    path = tmp_path / "state" / "deeper" / "rules.db"
+    with RuleStore(path) as store:
+        assert store.created_fresh
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_unusable_location_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises((StoreError, OSError)):
+        RuleStore(tmp_path / "file" / "rules.db")
 
 
 # --- foreign files are refused and left alone -------------------------------------------------

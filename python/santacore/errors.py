@@ -30,3 +30,19 @@ class SignatureError(SantacoreError, ValueError):
 class StoreError(SantacoreError):
     """events.db or rules.db cannot be used: not SQLite, a foreign schema, a newer version,
     corrupt, or locked. The file is left exactly as it was."""
+
+
+class SyncError(SantacoreError):
+    """A sync stage failed; `stage` names it (preflight, eventupload, ruledownload, postflight, xsrf)."""
+
+    def __init__(self, message: str, *, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+class SyncHTTPError(SyncError):
+    """The server answered a stage request with something other than HTTP 200, after retries."""
+
+    def __init__(self, message: str, *, stage: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, stage=stage)
+        self.status = status

@@ -11,21 +11,13 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from santacore.config import Config
 from santacore.decisions import ClientMode
 from santacore.errors import StoreError
 from santacore.statedir import create_private_file, fsync_directory
-
-
-class SyncType(IntEnum):
-    """`SyncTypeRequired` values (§1.6)."""
-
-    NORMAL = 0
-    CLEAN = 1
-    CLEAN_ALL = 2
+from santacore.sync.protocol import SyncType
 
 
 @dataclass(frozen=True)

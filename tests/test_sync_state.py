@@ -12,7 +12,8 @@ import pytest
 from santacore.config import load_config
 from santacore.decisions import ClientMode
 from santacore.errors import StoreError
-from santacore.sync.state import SyncState, SyncType, effective_config, load_state, save_state
+from santacore.sync.protocol import SyncType
+from santacore.sync.state import SyncState, effective_config, load_state, save_state
 
 
 def test_fresh_state_and_round_trip(tmp_path: Path) -> None:

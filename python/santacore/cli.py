@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from santacore import __version__, report
 from santacore.commands import bundleinfo, check, eventupload, fileinfo, rule
 from santacore.commands import config as config_cmd
+from santacore.commands import sync as sync_cmd
 
 
 def _positive_int(text: str) -> int:
@@ -126,6 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--json", action="store_true", help="with --dry-run: print the eventupload request body")
     upload.set_defaults(run=eventupload.run)
 
+    sync = commands.add_parser(
+        "sync",
+        parents=[settings],
+        help="run a full sync now (santactl sync)",
+        description="Preflight, event upload, rule download and postflight against SyncBaseURL. Waits for a "
+        "sync already running in this state directory. Exit codes are santactl's: 0 success, 1 preflight "
+        "failed, 3 rule download failed, 6 no SyncBaseURL, 7 no MachineID, 10 unknown.",
+    )
+    clean = sync.add_mutually_exclusive_group()
+    clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
+    clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")
+    sync.set_defaults(run=sync_cmd.run)
+
+    testing = commands.add_parser("testing", help="testing aids: a conformant sync server on loopback")
+    testing_commands = testing.add_subparsers(dest="testing_command", required=True, metavar="ACTION")
+    serve = testing_commands.add_parser(
+        "serve", add_help=False, help="start santacore.testing.SyncServer (options: --help after serve)"
+    )
+    serve.add_argument("serve_args", nargs=argparse.REMAINDER)
+    serve.set_defaults(run=_serve)
+
     config = commands.add_parser("config", help="show the configuration, or import Santa's profile")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     show = config_commands.add_parser("show", parents=[settings], help="print the configuration in force as TOML")
@@ -141,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--force", action="store_true", help="replace FILE if it exists")
     imp.set_defaults(run=config_cmd.run_import)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from santacore.testing.server import serve  # testing aid: imported only when asked for
+
+    return serve(list(args.serve_args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

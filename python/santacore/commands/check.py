@@ -20,6 +20,7 @@ from santacore.policy import DecisionResult, decide_for_file
 from santacore.rule_store import RuleStore
 from santacore.rules import Rule, check_message
 from santacore.sessions import ExecutionContext
+from santacore.sync.state import effective_config, load_state
 
 
 def evaluate(fi: FileInfo, config: Config, store: RuleStore) -> DecisionResult:
@@ -64,7 +65,9 @@ def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str,
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        local = load_config(args.config)
+        # santad decides with the settings the last sync applied on top of the local ones (§3.4).
+        config = effective_config(local, load_state(local.sync_state_path))
         fi = file_info(args.path)
         with RuleStore(config.rules_db) as rules:
             result = evaluate(fi, config, rules)

@@ -1,0 +1,248 @@
+"""A full sync, as santasyncservice runs it (spec §1.1): preflight, eventupload,
+ruledownload, postflight, in that order, with Santa's outcomes (§1.5):
+
+- preflight fails → PREFLIGHT_FAILED, nothing else happens;
+- an event batch fails → the rest stay stored; the stage still "succeeds";
+- any rule page fails → RULE_DOWNLOAD_FAILED; no rule from any page is applied;
+- postflight's HTTP result is ignored; the preflight settings are applied and persisted.
+
+Nothing is lost: events leave events.db only after the server answered 200 for them
+(or, in a clean sync without SyncEnableCleanSyncEventUpload, by Santa's rule), and the
+downloaded rules reach rules.db in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from santacore.config import Config
+from santacore.errors import SyncError
+from santacore.event_store import EventRow, EventStore
+from santacore.events import DEFAULT_VARIANT, EventDecodeError, StoredEvent, Variant
+from santacore.rule_store import Cleanup, RuleStore
+from santacore.rules import Rule
+from santacore.sync import protocol
+from santacore.sync.host import HostFacts
+from santacore.sync.protocol import PreflightResponse, SyncType
+from santacore.sync.state import SyncState, effective_config, load_state, save_state
+from santacore.sync.transport import Transport
+from santacore.sync.wire import encode_json
+
+
+class SyncStatus(IntEnum):
+    """`santactl sync`'s exit codes (§1.4)."""
+
+    SUCCESS = 0
+    PREFLIGHT_FAILED = 1
+    EVENT_UPLOAD_FAILED = 2
+    RULE_DOWNLOAD_FAILED = 3
+    POSTFLIGHT_FAILED = 4
+    TOO_MANY_SYNCS = 5
+    MISSING_SYNC_BASE_URL = 6
+    MISSING_MACHINE_ID = 7
+    DAEMON_TIMEOUT = 8
+    UNKNOWN = 10
+
+
+@dataclass
+class SyncResult:
+    """What one full sync did, in figures, and why it stopped if it did."""
+
+    status: SyncStatus = SyncStatus.SUCCESS
+    performed: SyncType | None = None
+    events_uploaded: int = 0
+    events_dropped_clean: int = 0
+    events_quarantined: int = 0
+    events_dropped_unmapped: int = 0
+    events_left: int = 0
+    rules_received: int = 0
+    rules_processed: int = 0
+    rules_applied: int = 0
+    error: str | None = None
+    log: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyncContext:
+    """Everything a sync needs; the caller owns (opens and closes) the stores and the transport."""
+
+    config: Config
+    machine_id: str
+    transport: Transport
+    events: EventStore
+    rules: RuleStore
+    facts: HostFacts
+    variant: Variant = DEFAULT_VARIANT
+    log: Callable[[str], None] = lambda line: None
+    clock: Callable[[], float] = time.time
+
+
+def _post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
+    return ctx.transport.post(stage, encode_json(body, ctx.variant))
+
+
+def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
+    result.log.append(line)
+    ctx.log(line)
+
+
+def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
+    """Run one full sync. Never raises for server or network trouble: the result says what
+    happened. Store failures (a corrupt database) do raise, as nothing can be done safely."""
+    result = SyncResult()
+    if not ctx.config.sync_base_url:
+        result.status, result.error = SyncStatus.MISSING_SYNC_BASE_URL, "Missing SyncBaseURL"
+        return result
+    if not ctx.machine_id:
+        result.status, result.error = SyncStatus.MISSING_MACHINE_ID, "Missing MachineID"
+        return result
+    state = load_state(state_path)
+    config = effective_config(ctx.config, state)
+
+    # 1. preflight (required)
+    try:
+        body = protocol.preflight_request(
+            machine_id=ctx.machine_id,
+            facts=ctx.facts,
+            rule_counts=ctx.rules.counts(),
+            client_mode=config.client_mode,
+            requested_sync_type=state.sync_type_required,
+            primary_user=ctx.config.configured_machine_owner() or "",
+            variant=ctx.variant,
+        )
+        preflight = protocol.parse_preflight_response(_post(ctx, protocol.PREFLIGHT, body), ctx.variant)
+    except SyncError as e:
+        result.status, result.error = SyncStatus.PREFLIGHT_FAILED, f"preflight: {e}"
+        _say(ctx, result, f"Preflight failed: {e}")
+        return result
+    performed = protocol.performed_sync_type(state.sync_type_required, preflight)
+    result.performed = performed
+    _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync)")
+
+    # 2. eventupload (never fails the sync, §1.1 step 3)
+    _upload_events(ctx, result, preflight.batch_size or protocol.DEFAULT_BATCH_SIZE, performed, config)
+
+    # 3. ruledownload (required; all pages, then one transaction)
+    try:
+        rules = _download_rules(ctx, result)
+    except SyncError as e:
+        result.status, result.error = SyncStatus.RULE_DOWNLOAD_FAILED, f"ruledownload: {e}"
+        _say(ctx, result, f"Rule download failed: {e}")
+        return result
+    if rules:
+        cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
+        result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
+    _say(ctx, result, f"Rule download complete: {result.rules_processed} of {result.rules_received} rules applied")
+
+    # 4. postflight: the HTTP outcome is ignored; the preflight settings are applied regardless
+    try:
+        body = protocol.postflight_request(
+            rules_received=result.rules_received,
+            rules_processed=result.rules_processed,
+            machine_id=ctx.machine_id,
+            sync_type=performed,
+            variant=ctx.variant,
+        )
+        protocol.parse_postflight_response(_post(ctx, protocol.POSTFLIGHT, body), ctx.variant)
+    except SyncError as e:
+        _say(ctx, result, f"Postflight failed (ignored, as Santa ignores it): {e}")
+    save_state(state_path, _apply_preflight(state, preflight, performed, ctx.clock()))
+    result.events_left = ctx.events.count()
+    _say(ctx, result, "Sync complete")
+    return result
+
+
+def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, performed: SyncType, config: Config) -> None:
+    """§4.6–4.7: batches of the server's size; each batch deleted right after its 200; the first
+    failing batch ends the stage; a clean sync drops events unsent unless configured otherwise."""
+    if ctx.events.count() == 0:
+        return
+    send = performed is SyncType.NORMAL or config.sync_enable_clean_sync_event_upload
+    for rows in ctx.events.pending(batch_size):
+        events: list[StoredEvent] = []
+        sendable: list[EventRow] = []
+        undecodable: list[int] = []
+        unmapped: list[int] = []
+        for row in rows:
+            try:
+                event = StoredEvent.from_record(row.data)
+            except EventDecodeError:
+                undecodable.append(row.idx)
+                continue
+            if not event.uploaded_in(ctx.variant):
+                unmapped.append(row.idx)  # no v1 mapping in this variant: Santa deletes it unsent (§4.7)
+                continue
+            events.append(event)
+            sendable.append(row)
+        if undecodable:
+            result.events_quarantined += ctx.events.quarantine(undecodable, "record could not be decoded")
+        if unmapped:
+            result.events_dropped_unmapped += ctx.events.delete(unmapped)
+        if not sendable:
+            continue
+        if not send:
+            result.events_dropped_clean += ctx.events.delete(r.idx for r in sendable)
+            continue
+        try:
+            body = protocol.eventupload_request(events, ctx.machine_id, ctx.variant)
+            # The bundle-binaries request is parsed but ignored during a full sync (§4.5 step 5).
+            protocol.parse_eventupload_response(_post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
+        except SyncError as e:
+            _say(ctx, result, f"Event upload failed, {ctx.events.count()} events kept for the next sync: {e}")
+            return
+        ctx.events.delete(r.idx for r in sendable)
+        result.events_uploaded += len(sendable)
+    _say(ctx, result, f"Event upload complete: {result.events_uploaded} events uploaded")
+
+
+def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
+    rules: list[Rule] = []
+    cursor: str | None = None
+    seen: set[str] = set()
+    while True:
+        body = protocol.ruledownload_request(cursor, ctx.machine_id, ctx.variant)
+        page = protocol.parse_ruledownload_response(_post(ctx, protocol.RULEDOWNLOAD, body), ctx.variant)
+        result.rules_received += page.received
+        result.rules_processed += page.processed
+        rules.extend(page.rules)
+        if not page.cursor:
+            return rules
+        if page.cursor in seen:  # a server repeating a cursor would page for ever
+            raise SyncError(f"the server repeated cursor {page.cursor!r}", stage=protocol.RULEDOWNLOAD)
+        seen.add(page.cursor)
+        cursor = page.cursor
+
+
+def _apply_preflight(state: SyncState, p: PreflightResponse, performed: SyncType, now: float) -> SyncState:
+    """§3.4's order of application, into the persisted state."""
+    changes: dict[str, Any] = {"full_sync_last_success": now}
+    if p.client_mode is not None:
+        changes["client_mode"] = p.client_mode
+    if performed is not SyncType.NORMAL:
+        changes["sync_type_required"] = SyncType.NORMAL
+    for name in (
+        "allowed_path_regex",
+        "blocked_path_regex",
+        "enable_bundles",
+        "enable_transitive_rules",
+        "enable_all_event_upload",
+        "disable_unknown_event_upload",
+    ):
+        value = getattr(p, name)
+        if value is not None:
+            changes[name] = value
+    if p.full_sync_interval is not None:
+        changes["full_sync_interval"] = p.full_sync_interval
+    return dataclasses.replace(state, **changes)
+
+
+def request_sync_type(state_path: str, sync_type: SyncType) -> None:
+    """`santactl sync --clean/--clean-all`: persist the requested type before syncing (§1.4)."""
+    state = load_state(state_path)
+    if sync_type > state.sync_type_required:
+        save_state(state_path, dataclasses.replace(state, sync_type_required=sync_type))

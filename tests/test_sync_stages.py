@@ -1,0 +1,230 @@
+"""A full sync end to end (sync/stages.py) against santacore.testing.SyncServer on loopback:
+stage outcomes of §1.1/§1.5, nothing lost when a stage fails, clean syncs, server profiles."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from santacore.config import Config, load_config
+from santacore.decisions import ClientMode
+from santacore.event_store import EventStore
+from santacore.events import StoredEvent, file_event
+from santacore.execution import store_events
+from santacore.fileinfo import file_info
+from santacore.rule_store import RuleStore
+from santacore.rules import Rule, RuleState, RuleType
+from santacore.sync.host import HostFacts
+from santacore.sync.protocol import SyncType
+from santacore.sync.stages import SyncContext, SyncResult, SyncStatus, full_sync, request_sync_type
+from santacore.sync.state import load_state
+from santacore.sync.transport import RetryPolicy, Transport
+from santacore.testing.server import SyncServer
+
+BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
+MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
+NO_SLEEP = RetryPolicy(sleep=lambda seconds: None)
+
+
+@dataclass
+class Client:
+    config: Config
+    state_path: str
+
+    def sync(self, server: SyncServer, *, machine_id: str = MACHINE) -> SyncResult:
+        with (
+            Transport.from_config(self.config, machine_id, retry=NO_SLEEP, timeout=5) as transport,
+            EventStore(self.config.events_db) as events,
+            RuleStore(self.config.rules_db) as rules,
+        ):
+            ctx = SyncContext(
+                config=self.config,
+                machine_id=machine_id,
+                transport=transport,
+                events=events,
+                rules=rules,
+                facts=HostFacts(hostname="host", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2"),
+            )
+            return full_sync(ctx, state_path=self.state_path)
+
+    def queue(self, events: list[StoredEvent]) -> None:
+        with EventStore(self.config.events_db) as store:
+            store_events(store, events)
+
+    def pending(self) -> int:
+        with EventStore(self.config.events_db) as store:
+            return store.count()
+
+    def rules(self) -> list[Rule]:
+        with RuleStore(self.config.rules_db) as store:
+            return store.rules()
+
+
+def make_client(tmp_path: Path, server: SyncServer, extra: str = "") -> Client:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_file = tmp_path / "santacore.toml"
+    config_file.write_text(
+        f'SyncBaseURL = "{server.base_url}"\nMachineID = "{MACHINE}"\nStateDirectory = "{tmp_path / "state"}"\n{extra}'
+    )
+    config = load_config(config_file, environ={})
+    return Client(config, os.fspath(config.sync_state_path))
+
+
+@pytest.fixture
+def server() -> Iterator[SyncServer]:
+    with SyncServer(batch_size=2, page_size=2) as s:
+        yield s
+
+
+def corpus_events(corpus: Path, count: int) -> list[StoredEvent]:
+    names = sorted(os.listdir(corpus / BINARYRULES))[:count]
+    return [file_event(file_info(corpus / BINARYRULES / n)) for n in names]
+
+
+def wire_rules(corpus: Path, *names: str) -> list[dict[str, Any]]:
+    return [
+        {"identifier": file_info(corpus / BINARYRULES / n).sha256, "policy": "BLOCKLIST", "rule_type": "BINARY"}
+        for n in names
+    ]
+
+
+def test_full_sync_uploads_applies_and_persists(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
+    server.add_rules(wire_rules(corpus, "badbinary", "banned_cdhash", "noop"))
+    server.settings.client_mode = "LOCKDOWN"  # applied at postflight
+    client = make_client(tmp_path, server)
+    events = corpus_events(corpus, 5)
+    client.queue(events)
+    result = client.sync(server)
+    assert result.status is SyncStatus.SUCCESS
+    assert result.events_uploaded == 5 and client.pending() == 0
+    assert sorted(e["file_sha256"] for e in server.events[MACHINE]) == sorted(e.file_sha256 for e in events)
+    assert [r.stage for r in server.requests].count("eventupload") == 3  # batches of the server's size 2
+    assert result.rules_received == result.rules_processed == result.rules_applied == 3
+    assert {r.identifier for r in client.rules()} == {
+        x["identifier"] for x in wire_rules(corpus, "badbinary", "banned_cdhash", "noop")
+    }
+    state = load_state(client.state_path)
+    assert state.client_mode is ClientMode.LOCKDOWN and state.full_sync_last_success is not None
+    # What the server received is Santa's wire form: zlib-compressed protobuf-JSON.
+    preflight = server.requests_for("preflight")[0]
+    assert preflight.header("Content-Encoding") == "deflate" and preflight.raw_body[:2] == b"\x78\x9c"
+    assert preflight.data is not None and preflight.data["machine_id"] == MACHINE
+
+
+def test_preflight_failure_stops_and_keeps_everything(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
+    server.add_rules(wire_rules(corpus, "badbinary"))
+    server.add_fault("status", stage="preflight", times=5, status=500)
+    client = make_client(tmp_path, server)
+    client.queue(corpus_events(corpus, 3))
+    result = client.sync(server)
+    assert result.status is SyncStatus.PREFLIGHT_FAILED
+    assert "500" in (result.error or "")
+    assert client.pending() == 3 and client.rules() == []
+    assert {r.stage for r in server.requests} == {"preflight"}
+    assert load_state(client.state_path).full_sync_last_success is None
+
+
+def test_failed_event_batch_keeps_the_rest_and_the_sync_goes_on(
+    corpus: Path, tmp_path: Path, server: SyncServer
+) -> None:
+    server.add_rules(wire_rules(corpus, "badbinary"))
+    server.add_fault("status", stage="eventupload", skip=1, times=5, status=503)
+    client = make_client(tmp_path, server)
+    client.queue(corpus_events(corpus, 5))
+    result = client.sync(server)
+    assert result.status is SyncStatus.SUCCESS  # §1.1 step 3: the stage never fails the sync
+    assert result.events_uploaded == 2 and client.pending() == 3
+    assert len(server.events[MACHINE]) == 2
+    assert result.rules_applied == 1
+    # Nothing lost: the next sync delivers the rest.
+    again = client.sync(server)
+    assert again.events_uploaded == 3 and client.pending() == 0 and len(server.events[MACHINE]) == 5
+
+
+def test_failed_rule_page_applies_nothing(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
+    server.add_rules(wire_rules(corpus, "badbinary", "banned_cdhash", "noop", "goodbinary"))
+    server.add_fault("status", stage="ruledownload", skip=1, times=5, status=500)
+    client = make_client(tmp_path, server)
+    result = client.sync(server)
+    assert result.status is SyncStatus.RULE_DOWNLOAD_FAILED
+    assert client.rules() == []  # the first page arrived but is not applied alone
+    assert server.requests_for("postflight") == []
+    assert load_state(client.state_path).client_mode is None  # preflight settings not applied
+
+
+def test_postflight_failure_is_ignored(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
+    server.settings.client_mode = "LOCKDOWN"
+    server.add_fault("status", stage="postflight", times=5, status=500)
+    client = make_client(tmp_path, server)
+    result = client.sync(server)
+    assert result.status is SyncStatus.SUCCESS
+    assert load_state(client.state_path).client_mode is ClientMode.LOCKDOWN
+
+
+def test_clean_all_sync_replaces_rules_and_drops_events_unsent(
+    corpus: Path, tmp_path: Path, server: SyncServer
+) -> None:
+    client = make_client(tmp_path, server)
+    with RuleStore(client.config.rules_db) as store:
+        local = Rule.create(file_info(corpus / BINARYRULES / "goodbinary").sha256, RuleType.BINARY, RuleState.ALLOW)
+        store.add_rules([local])
+    server.add_rules(wire_rules(corpus, "badbinary"))
+    client.queue(corpus_events(corpus, 2))
+    request_sync_type(client.state_path, SyncType.CLEAN_ALL)
+    result = client.sync(server)
+    assert result.status is SyncStatus.SUCCESS and result.performed is SyncType.CLEAN_ALL
+    assert [r.identifier for r in client.rules()] == [wire_rules(corpus, "badbinary")[0]["identifier"]]
+    assert result.events_dropped_clean == 2 and client.pending() == 0 and MACHINE not in server.events
+    assert server.preflights[MACHINE][0]["request_clean_sync"] is True
+    assert load_state(client.state_path).sync_type_required is SyncType.NORMAL
+
+
+def test_server_quirks_of_moroz_and_zentral(corpus: Path, tmp_path: Path) -> None:
+    for profile in ("moroz", "zentral"):
+        with SyncServer(profile=profile, rules=wire_rules(corpus, "badbinary")) as srv:
+            client = make_client(tmp_path / profile, srv)
+            client.queue(corpus_events(corpus, 1))
+            result = client.sync(srv)
+            assert result.status is SyncStatus.SUCCESS, (profile, result.error, result.log)
+            assert client.pending() == 0 and result.rules_applied == 1, profile
+
+
+def test_kill_9_mid_upload_loses_nothing(corpus: Path, tmp_path: Path) -> None:
+    """A `santacore sync` process killed with SIGKILL while a batch is in flight: every event is
+    either acknowledged by the server or still in events.db, and the next sync delivers the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with SyncServer(batch_size=2) as srv:
+        srv.add_fault("delay", stage="eventupload", skip=1, times=1, delay=30.0)
+        client = make_client(tmp_path, srv)
+        events = corpus_events(corpus, 6)
+        client.queue(events)
+        env = dict(os.environ, SANTACORE_CONFIG=os.fspath(tmp_path / "santacore.toml"))
+        child = subprocess.Popen([sys.executable, "-m", "santacore", "sync"], env=env, stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while len(srv.requests_for("eventupload")) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)  # the second batch has reached the server and is being held
+            assert len(srv.requests_for("eventupload")) == 2
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+        acknowledged = [e["file_sha256"] for e in srv.events.get(MACHINE, [])]
+        with EventStore(client.config.events_db) as store:
+            kept = [StoredEvent.from_record(r.data).file_sha256 for batch in store.pending(100) for r in batch]
+            assert store.integrity_check() == ["ok"]
+        assert len(acknowledged) == 2 and len(kept) == 4
+        assert sorted(acknowledged + kept) == sorted(e.file_sha256 for e in events)
+        srv.faults.clear()
+        result = client.sync(srv)
+        assert result.status is SyncStatus.SUCCESS and client.pending() == 0
+        assert sorted(e["file_sha256"] for e in srv.events[MACHINE]) == sorted(e.file_sha256 for e in events)

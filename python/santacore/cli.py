@@ -176,8 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:2] == ["testing", "serve"]:
+        # The server has its own options (`santacore testing serve --help`); hand them over untouched.
+        return _serve(argparse.Namespace(serve_args=arguments[2:]))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if getattr(args, "json", False) and args.command == "eventupload" and not args.dry_run:
         parser.error("eventupload: --json prints the upload body and needs --dry-run")
     if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:

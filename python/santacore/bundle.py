@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import plistlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,24 +36,43 @@ class Bundle:
 
     @property
     def bundle_id(self) -> str | None:
-        return describe(self.info.get(C.CF_BUNDLE_IDENTIFIER))
+        return info_bundle_id(self.info)
 
     @property
     def bundle_name(self) -> str | None:
-        """CFBundleDisplayName, else CFBundleName; empty strings count as missing."""
-        for key in (C.CF_BUNDLE_DISPLAY_NAME, C.CF_BUNDLE_NAME):
-            name = describe(self.info.get(key))
-            if name:
-                return name
-        return None
+        return info_bundle_name(self.info)
 
     @property
     def bundle_version(self) -> str | None:
-        return describe(self.info.get(C.CF_BUNDLE_VERSION))
+        return info_bundle_version(self.info)
 
     @property
     def bundle_version_string(self) -> str | None:
-        return describe(self.info.get(C.CF_BUNDLE_SHORT_VERSION_STRING))
+        return info_bundle_version_string(self.info)
+
+
+# The §7.4 values of an info dictionary (a bundle's Info.plist or an embedded __info_plist).
+
+
+def info_bundle_id(info: Mapping[str, Any] | None) -> str | None:
+    return describe(info.get(C.CF_BUNDLE_IDENTIFIER)) if info else None
+
+
+def info_bundle_name(info: Mapping[str, Any] | None) -> str | None:
+    """CFBundleDisplayName, else CFBundleName; empty strings count as missing."""
+    for key in (C.CF_BUNDLE_DISPLAY_NAME, C.CF_BUNDLE_NAME):
+        name = describe(info.get(key)) if info else None
+        if name:
+            return name
+    return None
+
+
+def info_bundle_version(info: Mapping[str, Any] | None) -> str | None:
+    return describe(info.get(C.CF_BUNDLE_VERSION)) if info else None
+
+
+def info_bundle_version_string(info: Mapping[str, Any] | None) -> str | None:
+    return describe(info.get(C.CF_BUNDLE_SHORT_VERSION_STRING)) if info else None
 
 
 def describe(value: Any) -> str | None:

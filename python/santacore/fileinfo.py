@@ -16,7 +16,16 @@ from typing import Any, Literal
 
 from santacore import constants as C
 from santacore._core import MachOInfo, file_digests
-from santacore.bundle import Bundle, bundle_at, describe, nearest_bundle, plist_dict
+from santacore.bundle import (
+    Bundle,
+    bundle_at,
+    info_bundle_id,
+    info_bundle_name,
+    info_bundle_version,
+    info_bundle_version_string,
+    nearest_bundle,
+    plist_dict,
+)
 from santacore.cms import CertificateInfo, CMSVerification, parse_cms, signing_chain, verify_cms
 from santacore.codesign import (
     CSSLOT_CODEDIRECTORY,
@@ -235,25 +244,19 @@ class FileInfo:
     # Bundle metadata (§7.4): the embedded plist, else the nearest bundle's Info.plist.
     @property
     def bundle_id(self) -> str | None:
-        return describe(self.info.get(C.CF_BUNDLE_IDENTIFIER)) if self.info else None
+        return info_bundle_id(self.info)
 
     @property
     def bundle_name(self) -> str | None:
-        if not self.info:
-            return None
-        for key in (C.CF_BUNDLE_DISPLAY_NAME, C.CF_BUNDLE_NAME):
-            name = describe(self.info.get(key))
-            if name:
-                return name
-        return None
+        return info_bundle_name(self.info)
 
     @property
     def bundle_version(self) -> str | None:
-        return describe(self.info.get(C.CF_BUNDLE_VERSION)) if self.info else None
+        return info_bundle_version(self.info)
 
     @property
     def bundle_version_string(self) -> str | None:
-        return describe(self.info.get(C.CF_BUNDLE_SHORT_VERSION_STRING)) if self.info else None
+        return info_bundle_version_string(self.info)
 
     # Signing values of the host slice.
     @property

@@ -83,7 +83,7 @@ def test_defaults_without_a_file() -> None:
     assert config.allowed_path_regex is None and config.blocked_path_regex is None
     assert config.static_rules == ()
     assert config.full_sync_interval == 600
-    assert not config.sync_enable_clean_sync_event_upload
+    assert config.sync_enable_clean_sync_event_upload  # santacore keeps events through a clean sync
     assert config.server_auth_roots_file is None and config.server_auth_roots_data is None
     assert config.client_auth_certificate_file is None and config.client_auth_certificate_password is None
     assert config.sync_client_content_encoding is ContentEncoding.DEFLATE
@@ -236,7 +236,7 @@ GOOD: list[tuple[str, str, Any]] = [
     ("EnablePageZeroProtection = false", "enable_page_zero_protection", False),
     ("FullSyncInterval = 60", "full_sync_interval", 60),
     ("FullSyncInterval = 3600", "full_sync_interval", 3600),
-    ("SyncEnableCleanSyncEventUpload = true", "sync_enable_clean_sync_event_upload", True),
+    ("SyncEnableCleanSyncEventUpload = false", "sync_enable_clean_sync_event_upload", False),
     ('ServerAuthRootsFile = "/etc/ssl/ca.pem"', "server_auth_roots_file", Path("/etc/ssl/ca.pem")),
     (f"ServerAuthRootsData = '''\n{PEM}'''", "server_auth_roots_data", PEM),
     ('ClientAuthCertificateFile = "/etc/id.p12"', "client_auth_certificate_file", Path("/etc/id.p12")),

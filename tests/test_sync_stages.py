@@ -169,7 +169,9 @@ def test_postflight_failure_is_ignored(corpus: Path, tmp_path: Path, server: Syn
 def test_clean_all_sync_replaces_rules_and_drops_events_unsent(
     corpus: Path, tmp_path: Path, server: SyncServer
 ) -> None:
-    client = make_client(tmp_path, server)
+    """Santa's own behaviour (SyncEnableCleanSyncEventUpload = false): a clean sync deletes the
+    queued events unsent (§1.6)."""
+    client = make_client(tmp_path, server, "SyncEnableCleanSyncEventUpload = false\n")
     with RuleStore(client.config.rules_db) as store:
         local = Rule.create(file_info(corpus / BINARYRULES / "goodbinary").sha256, RuleType.BINARY, RuleState.ALLOW)
         store.add_rules([local])
@@ -182,6 +184,21 @@ def test_clean_all_sync_replaces_rules_and_drops_events_unsent(
     assert result.events_dropped_clean == 2 and client.pending() == 0 and MACHINE not in server.events
     assert server.preflights[MACHINE][0]["request_clean_sync"] is True
     assert load_state(client.state_path).sync_type_required is SyncType.NORMAL
+
+
+def test_clean_sync_uploads_events_by_default(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
+    """santacore's default keeps events through a clean sync: a fresh rules.db asks for CLEAN_ALL
+    (§1.6), and the events queued before the first sync still reach the server."""
+    client = make_client(tmp_path, server)
+    events = corpus_events(corpus, 3)
+    client.queue(events)
+    result = client.sync(server)
+    assert result.performed is SyncType.CLEAN_ALL
+    assert server.preflights[MACHINE][0]["request_clean_sync"] is True
+    assert result.events_uploaded == 3 and result.events_dropped_clean == 0 and client.pending() == 0
+    assert server.postflights[MACHINE][0]["syncType"] == "CLEAN_ALL"  # reported, so Zentral sees it done
+    second = client.sync(server)
+    assert second.performed is SyncType.NORMAL
 
 
 def test_server_quirks_of_moroz_and_zentral(corpus: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from santacore import __version__, report
-from santacore.commands import bundleinfo, check, eventupload, fileinfo, rule
+from santacore.commands import bundleinfo, check, eventupload, fileinfo, rule, syncd
 from santacore.commands import config as config_cmd
 from santacore.commands import sync as sync_cmd
 
@@ -139,6 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
     clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")
     sync.set_defaults(run=sync_cmd.run)
+
+    syncd_cmd = commands.add_parser(
+        "syncd",
+        parents=[settings],
+        help="run the sync service in the foreground until SIGTERM/SIGINT",
+        description="santasyncservice: a full sync FIRST-SYNC-DELAY seconds after start, then every "
+        "full-sync interval (the server's, else FullSyncInterval, floor 60 s); on-demand syncs from "
+        "`santacore sync` wait their turn. Exit 0 on SIGTERM/SIGINT.",
+    )
+    syncd_cmd.add_argument(
+        "--once", action="store_true", help="one full sync after the delay, then exit with its status"
+    )
+    syncd_cmd.add_argument(
+        "--first-sync-delay",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="seconds before the first full sync (default: 15, as Santa)",
+    )
+    syncd_cmd.set_defaults(run=syncd.run)
 
     testing = commands.add_parser("testing", help="testing aids: a conformant sync server on loopback")
     testing_commands = testing.add_subparsers(dest="testing_command", required=True, metavar="ACTION")

@@ -28,7 +28,7 @@ AllowedPathRegex                  allowed_path_regex (compiled)              Non
 BlockedPathRegex                  blocked_path_regex (compiled)              None                   P
 StaticRules                       static_rules (tuple of plain dicts)        ()                     P
 FullSyncInterval                  full_sync_interval (seconds, >= 60)        600                    S
-SyncEnableCleanSyncEventUpload    sync_enable_clean_sync_event_upload        false                  P
+SyncEnableCleanSyncEventUpload    sync_enable_clean_sync_event_upload        true                   P
 ServerAuthRootsFile               server_auth_roots_file                     None                   P
 ServerAuthRootsData               server_auth_roots_data (PEM text)          None                   P
 ClientAuthCertificateFile         client_auth_certificate_file               None                   P
@@ -202,7 +202,9 @@ class Config:
     blocked_path_regex: re.Pattern[str] | None = None
     static_rules: tuple[dict[str, Any], ...] = ()
     full_sync_interval: int = 600
-    sync_enable_clean_sync_event_upload: bool = False
+    # Santa's default is false: a clean sync deletes queued events unsent (§1.6). santacore keeps
+    # them and uploads them unless told otherwise, so a first (clean) sync never loses events.
+    sync_enable_clean_sync_event_upload: bool = True
     server_auth_roots_file: Path | None = None
     server_auth_roots_data: str | None = None
     client_auth_certificate_file: Path | None = None

@@ -1,0 +1,519 @@
+"""The sync service as a long-running daemon: santasyncservice's full-sync timer and sync queue (spec §1.2–1.5)
+and santad's immediate event uploads (SNTSyncdQueue, §4.5, §5.3–5.4), in one process.
+
+`SyncDaemon(config).run()` runs in the foreground until `stop()`; `start()` runs the same loop on a thread.
+
+Timers (§1.2, santacore guidance):
+
+* the first full sync `first_sync_delay` seconds (15) after the loop starts;
+* after every full sync — timer or requested, whatever its outcome — the next one `full_sync_interval()` later:
+  the server's `full_sync_interval` persisted by the last postflight (sync state), else FullSyncInterval from the
+  configuration (600), never below 60 s. Santa re-arms to a 4-hour fallback after a failed preflight ([G]); the
+  spec's santacore guidance re-arms to the current interval after any outcome, as here.
+
+Not implemented: push notifications and rule-only syncs (§1.3), the network-reachability monitor that triggers a
+sync after a failed preflight or immediate upload (§1.5), timer leeway.
+
+One sync at a time (§1.2, §1.4): full syncs run on the daemon's loop thread and hold the state directory's
+`sync.lock` — the lock `santacore sync` takes (`commands.sync.sync_lock`), so a `santacore sync` in another
+process waits for the daemon's sync and the daemon for it. The daemon polls that lock instead of blocking on it,
+so `stop()` is not held up by another process's sync. As kMaxEnqueuedSyncs, at most two full syncs are running
+or waiting; a third `request_sync()` is answered TOO_MANY_SYNCS at once.
+
+Stopping: `stop()` (SIGTERM/SIGINT in `santacore syncd`) lets the HTTP attempt in flight finish (at most the
+transport's timeout), then every further request of that sync fails at once, as on a network failure. The stages
+guarantee what is left is consistent: rules are applied in one transaction after the last page, settings only at
+postflight, and events leave events.db only after a 200. Requests still queued are answered UNKNOWN without
+running.
+
+Immediate uploads (`record_event`, `record_bundle_hash`) run on the calling thread, concurrently with a full
+sync as santad's uploads run beside santasyncservice's; both sides delete rows only after a 200, so the worst a
+race does is send an event twice. They share the daemon's transport and its dedup cache (`backoff`).
+
+The library prints nothing: every line goes to the `log` callable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import os
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Final
+
+from santacore.bundle import BundleHash, hash_bundle
+from santacore.commands.sync import machine_id as configured_machine_id
+from santacore.config import Config
+from santacore.errors import NotABundleError, StoreError, SyncError
+from santacore.event_store import EventStore
+from santacore.events import DEFAULT_VARIANT, StoredEvent, Variant
+from santacore.rule_store import RuleStore
+from santacore.sync import protocol
+from santacore.sync.host import HostFacts
+from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
+from santacore.sync.stages import (
+    SyncContext,
+    SyncResult,
+    SyncStatus,
+    UploadOutcome,
+    full_sync,
+    request_sync_type,
+    store_new_events,
+    upload_bundle_event,
+    upload_event_now,
+)
+from santacore.sync.state import SyncState, effective_config, load_state
+from santacore.sync.transport import RetryPolicy, Transport
+from santacore.upload_backoff import UploadBackoff
+
+__all__ = [
+    "DEFAULT_FIRST_SYNC_DELAY",
+    "MAX_ENQUEUED_SYNCS",
+    "SYNC_LOCK_NAME",
+    "SyncDaemon",
+    "TransportFactory",
+]
+
+DEFAULT_FIRST_SYNC_DELAY: Final = 15.0  # §1.2: syncSecondsFromNow:15
+MAX_ENQUEUED_SYNCS: Final = 2  # §1.2: kMaxEnqueuedSyncs, one running + one waiting
+SYNC_LOCK_NAME: Final = "sync.lock"  # in the state directory; the file commands.sync.sync_lock locks
+_LOCK_POLL: Final = 0.05
+_STOP_POLL: Final = 0.1
+
+TransportFactory = Callable[[Config, str], Transport]
+
+
+@dataclass
+class _Request:
+    sync_type: SyncType | None  # None: the timer's sync
+    future: Future[SyncResult]
+
+
+class _DaemonTransport(Transport):
+    """The daemon's view of the factory's Transport: refuses every request once the daemon is stopping (so a
+    sync ends at once, as on a network failure) and notes the preflight's `batch_size`, which Santa keeps in
+    memory for the SendEvents batches of §4.5. Everything else is the wrapped transport's. Stands in for a
+    Transport in `SyncContext`; it is never initialised as one."""
+
+    def __init__(self, inner: Transport, daemon: SyncDaemon) -> None:  # no super().__init__(): a pure proxy
+        self._inner = inner
+        self._daemon = daemon
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("_inner", "_daemon"):  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def post(self, stage: str, body: bytes) -> bytes:
+        if self._daemon.stopping:
+            raise SyncError("not sent: the sync daemon is stopping", stage=stage)
+        reply = self._inner.post(stage, body)
+        if stage == protocol.PREFLIGHT:
+            self._daemon._note_preflight(reply)
+        return reply
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class SyncDaemon:
+    """Santa's sync service for one configuration (see the module docstring).
+
+    `transport_factory(config, machine_id)` makes the Transport (default: `Transport.from_config` whose retry
+    sleeps end early when the daemon stops). `clock` (seconds, default `time.monotonic`) and `sleep` schedule the
+    timer; the default sleep is cut short by `request_sync` and `stop`, an injected one is called with the whole
+    wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome.
+    `backoff` is the dedup cache of immediate uploads (default: a fresh `UploadBackoff`).
+    Raises ValueError when SyncBaseURL or the machine ID is missing."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        transport_factory: TransportFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        first_sync_delay: float = DEFAULT_FIRST_SYNC_DELAY,
+        log: Callable[[str], None] = lambda line: None,
+        machine_id: str | None = None,
+        facts: HostFacts | None = None,
+        variant: Variant = DEFAULT_VARIANT,
+        backoff: UploadBackoff | None = None,
+    ) -> None:
+        if not config.sync_base_url:
+            raise ValueError("Missing SyncBaseURL: the sync daemon has no server to sync with")
+        ident = machine_id or configured_machine_id(config)
+        if not ident:
+            raise ValueError("Missing MachineID: the sync daemon cannot name this machine")
+        if first_sync_delay < 0:
+            raise ValueError(f"first_sync_delay must not be negative, got {first_sync_delay}")
+        self.config = config
+        self.machine_id = ident
+        self.first_sync_delay = float(first_sync_delay)
+        self.variant = variant
+        self.facts = facts if facts is not None else HostFacts.current()
+        self.backoff = backoff if backoff is not None else UploadBackoff()
+        self.batch_size: int = protocol.DEFAULT_BATCH_SIZE
+        """The last preflight's `batch_size` (Santa's in-memory value), used for SendEvents batches."""
+        self.last_result: SyncResult | None = None
+        self.syncs_run = 0
+        self._factory = transport_factory or self._default_transport
+        self._clock = clock
+        self._sleep = sleep
+        self._log = log
+        self._lock = threading.Lock()  # guards the queue, the slot count and the lifecycle flags
+        self._open_lock = threading.Lock()
+        self._queue: deque[_Request] = deque()
+        self._slots = 0  # full syncs running or queued (kMaxEnqueuedSyncs)
+        self._started = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop_ident: int | None = None
+        self._done = threading.Event()
+        self._transport: _DaemonTransport | None = None
+        self._events: EventStore | None = None
+        self._rules: RuleStore | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> str:
+        return os.fspath(self.config.sync_state_path)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def running(self) -> bool:
+        """True from `start()`/`run()` until the loop has ended."""
+        return self._started and not self._done.is_set()
+
+    def open(self) -> None:
+        """Make the transport and open events.db and rules.db (done by `run`/`start`, and on the first
+        `record_event`). Raises SyncError (unusable TLS material), StoreError or OSError."""
+        with self._open_lock:
+            if self._transport is None:
+                self._transport = _DaemonTransport(self._factory(self.config, self.machine_id), self)
+            if self._events is None:
+                self._events = EventStore(self.config.events_db)
+            if self._rules is None:
+                self._rules = RuleStore(self.config.rules_db)
+
+    def close(self) -> None:
+        """Close the stores, the transport and the wake pipe (after the loop has ended)."""
+        with self._open_lock:
+            for resource in (self._rules, self._events, self._transport):
+                if resource is not None:
+                    resource.close()
+            self._transport, self._events, self._rules = None, None, None
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._wake_r = self._wake_w = -1
+
+    def __enter__(self) -> SyncDaemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.close()
+
+    def run(self, *, max_syncs: int | None = None) -> None:
+        """Run the scheduler in the calling thread until `stop()` (or after `max_syncs` full syncs)."""
+        self._begin()
+        self._loop_ident = threading.get_ident()
+        try:
+            self._loop(max_syncs)
+        finally:
+            self._finish()
+
+    def start(self, *, max_syncs: int | None = None) -> None:
+        """Open everything here (so errors raise in the caller), then run the scheduler on a thread."""
+        self._begin()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(max_syncs,), name="santacore-syncd", daemon=True
+        )
+        self._thread.start()
+        self._loop_ident = self._thread.ident
+
+    def stop(self, *, wait: bool = True, timeout: float | None = None) -> bool:
+        """Ask the loop to end: the sync in flight is finished or aborted cleanly, queued requests are answered
+        UNKNOWN. Safe from a signal handler with `wait=False` (it only sets a flag and writes to a pipe).
+        With `wait`, returns whether the loop ended within `timeout`."""
+        self._stopping = True
+        self._wake()
+        if not wait or threading.get_ident() == self._loop_ident or not self._started:
+            return self._done.is_set()
+        return self._done.wait(timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the loop to end; True if it has."""
+        return self._done.wait(timeout)
+
+    def _begin(self) -> None:
+        with self._lock:
+            if self._started:
+                raise RuntimeError("the sync daemon runs only once")
+            self._started = True
+        try:
+            self.open()
+        except BaseException:
+            self._done.set()
+            raise
+
+    def _thread_main(self, max_syncs: int | None) -> None:
+        try:
+            self._loop(max_syncs)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._stopping = True
+            pending = list(self._queue)
+            self._queue.clear()
+            self._slots -= len(pending)
+        for request in pending:
+            request.future.set_result(
+                SyncResult(status=SyncStatus.UNKNOWN, error="the sync daemon stopped before this sync ran")
+            )
+        self._log("Sync daemon stopped")
+        self._done.set()
+
+    # -- requests --------------------------------------------------------------------------------------------
+
+    def submit_sync(self, sync_type: SyncType = SyncType.NORMAL) -> Future[SyncResult]:
+        """Queue an on-demand full sync (santactl sync, §1.4) behind any running one; the future gets its
+        result. CLEAN/CLEAN_ALL is persisted as the requested type (§1.6) when the sync starts. Refused at once
+        with TOO_MANY_SYNCS when two syncs are already running or waiting, with UNKNOWN once stopping."""
+        future: Future[SyncResult] = Future()
+        with self._lock:
+            if not self._started:
+                raise RuntimeError("the sync daemon is not running: call start() or run() first")
+            if self._stopping or self._done.is_set():
+                future.set_result(SyncResult(status=SyncStatus.UNKNOWN, error="the sync daemon is stopping"))
+                return future
+            if self._slots >= MAX_ENQUEUED_SYNCS:
+                future.set_result(
+                    SyncResult(status=SyncStatus.TOO_MANY_SYNCS, error="Too many syncs in progress, try again later.")
+                )
+                return future
+            self._slots += 1
+            self._queue.append(_Request(sync_type, future))
+        self._wake()
+        return future
+
+    def request_sync(self, sync_type: SyncType = SyncType.NORMAL, *, timeout: float | None = None) -> SyncResult:
+        """`submit_sync` and wait: blocks until the sync in progress (if any) and then this one have finished."""
+        return self.submit_sync(sync_type).result(timeout)
+
+    def full_sync_interval(self) -> int:
+        """Seconds until the next timed full sync: the persisted server value, else the configuration's
+        FullSyncInterval, else 600; at least 60 (§1.2)."""
+        try:
+            state = load_state(self.state_path)
+        except StoreError as e:
+            self._log(f"Cannot read the sync state, using the configured interval: {e}")
+            state = SyncState()
+        value = effective_config(self.config, state).full_sync_interval or DEFAULT_FULL_SYNC_INTERVAL
+        return max(MINIMUM_FULL_SYNC_INTERVAL, value)
+
+    # -- immediate uploads -----------------------------------------------------------------------------------
+
+    def record_event(self, event: StoredEvent) -> str:
+        """santad after a decision (§5.4 steps 2–3): store the event (durable when this returns), then
+
+        * not a denial → `STORED`: it goes up with the next full sync;
+        * a denial inside a bundle (`file_bundle_path`) with bundles enabled (the server's EnableBundles, else
+          the configuration's) → stored with `needs_bundle_hash`, `NEEDS_BUNDLE_HASH`: no upload until
+          `record_bundle_hash` (§4.5 step 1);
+        * any other denial → `upload_event_now`: dedup on the file SHA-256, one-event upload, row deleted on 200.
+
+        Returns an `UploadOutcome` value. Runs on the calling thread (network time included)."""
+        ctx = self._immediate_context()
+        flagged = self.needs_bundle_hash(event)
+        if event.needs_bundle_hash != flagged:
+            event = dataclasses.replace(event, needs_bundle_hash=flagged)
+        (stored,) = store_new_events(ctx.events, [event])
+        if not stored.decision.is_block:
+            return UploadOutcome.STORED
+        if stored.needs_bundle_hash:
+            self._log(f"Event for {stored.file_name} stored; waiting for its bundle hash")
+            return UploadOutcome.NEEDS_BUNDLE_HASH
+        return upload_event_now(ctx, stored, self.backoff)
+
+    def needs_bundle_hash(self, event: StoredEvent) -> bool:
+        """§4.5 step 1: a denial of a binary inside a bundle while bundles are enabled (the server's
+        EnableBundles, else the configuration's)."""
+        if not (event.decision.is_block and event.file_bundle_path):
+            return False
+        try:
+            state = load_state(self.state_path)
+        except StoreError:
+            state = SyncState()
+        return effective_config(self.config, state).enable_bundles
+
+    def record_bundle_hash(self, event: StoredEvent, bundle_hash: BundleHash | None = None) -> str:
+        """§4.5 steps 2–4 for an event `record_event` stored as `NEEDS_BUNDLE_HASH`: hash its bundle (unless
+        `bundle_hash` is given, e.g. by a hashing service) and run `upload_bundle_event` with the last preflight's
+        batch size. As [N] (the spec's guidance), only such events are hashed; others, and files in no bundle,
+        give `NO_BUNDLE_HASH` and stay as stored."""
+        ctx = self._immediate_context()
+        if not (event.needs_bundle_hash or self.needs_bundle_hash(event)):
+            self._log(f"Event for {event.file_name} does not need a bundle hash")
+            return UploadOutcome.NO_BUNDLE_HASH
+        if bundle_hash is None:
+            try:
+                bundle_hash = hash_bundle(event.file_path)
+            except (NotABundleError, OSError) as e:
+                self._log(f"No bundle hash for {event.file_name}: {e}")
+                return UploadOutcome.NO_BUNDLE_HASH
+        flagged = dataclasses.replace(event, needs_bundle_hash=True)
+        return upload_bundle_event(ctx, flagged, bundle_hash, self.backoff, batch_size=self.batch_size)
+
+    def _immediate_context(self) -> SyncContext:
+        self.open()
+        return self._context()
+
+    def _context(self) -> SyncContext:
+        transport, events, rules = self._transport, self._events, self._rules
+        if transport is None or events is None or rules is None:
+            raise StoreError("the sync daemon has been closed")
+        return SyncContext(
+            config=self.config,
+            machine_id=self.machine_id,
+            transport=transport,
+            events=events,
+            rules=rules,
+            facts=self.facts,
+            variant=self.variant,
+            log=self._log,
+        )
+
+    def _note_preflight(self, reply: bytes) -> None:
+        try:
+            self.batch_size = protocol.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
+        except SyncError:
+            pass  # the preflight stage reports it
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def _loop(self, max_syncs: int | None) -> None:
+        due = self._clock() + self.first_sync_delay
+        self._log(f"Sync daemon started for {self.machine_id}; first full sync in {self.first_sync_delay:g} s")
+        done = 0
+        while not self._stopping and (max_syncs is None or done < max_syncs):
+            with self._lock:
+                request = self._queue.popleft() if self._queue else None
+            if request is None:
+                remaining = due - self._clock()
+                if remaining > 0:
+                    self._wait(remaining)
+                    continue
+                with self._lock:
+                    self._slots += 1
+                request = _Request(None, Future())
+            self._run(request)
+            done += 1
+            if self._stopping or (max_syncs is not None and done >= max_syncs):
+                break
+            interval = self.full_sync_interval()  # re-armed after any outcome (§1.2 santacore guidance)
+            due = self._clock() + interval
+            self._log(f"Next full sync in {interval} s")
+
+    def _run(self, request: _Request) -> None:
+        kind = "timed" if request.sync_type is None else "requested"
+        self._log(f"Full sync starting ({kind})")
+        try:
+            result = self._sync(request.sync_type)
+        except Exception as e:  # a broken store or a bug: report it, keep the daemon alive, retry at the next timer
+            result = SyncResult(status=SyncStatus.UNKNOWN, error=f"{type(e).__name__}: {e}")
+        with self._lock:
+            self._slots -= 1
+        self.last_result = result
+        self.syncs_run += 1
+        if result.error:
+            self._log(f"Full sync failed: {result.error}")
+        self._log(
+            f"Full sync finished: {result.status.name.lower()}; events uploaded {result.events_uploaded}, "
+            f"left {result.events_left}; rules received {result.rules_received}, applied {result.rules_applied}"
+        )
+        request.future.set_result(result)
+
+    def _sync(self, sync_type: SyncType | None) -> SyncResult:
+        with self._sync_lock() as held:
+            if not held:
+                return SyncResult(status=SyncStatus.UNKNOWN, error="stopped while another sync held the sync lock")
+            if sync_type is not None and sync_type is not SyncType.NORMAL:
+                request_sync_type(self.state_path, sync_type)
+            return full_sync(self._context(), state_path=self.state_path)
+
+    @contextlib.contextmanager
+    def _sync_lock(self) -> Iterator[bool]:
+        """`commands.sync.sync_lock`'s lock (flock on <state directory>/sync.lock), polled so that `stop()` is
+        not held up by another process's sync. Yields False when the daemon stopped while waiting."""
+        directory = os.fspath(self.config.state_directory)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(directory, SYNC_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            yield self._acquire(fd)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _acquire(self, fd: int) -> bool:
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+            if self._stopping:
+                return False
+            if not announced:
+                self._log("Waiting for another sync to finish")
+                announced = True
+            time.sleep(_LOCK_POLL)
+
+    # -- waiting ---------------------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (already woken) or closed
+            os.write(self._wake_w, b"!")
+
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+            return
+        with contextlib.suppress(InterruptedError):
+            select.select([self._wake_r], [], [], seconds)
+        with contextlib.suppress(OSError):
+            while os.read(self._wake_r, 512):
+                pass
+
+    def _retry_sleep(self, seconds: float) -> None:
+        """The transport's sleep between attempts (§2.4): ends the retries once the daemon is stopping."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._stopping:
+                raise SyncError("not retried: the sync daemon is stopping")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, _STOP_POLL))
+
+    def _default_transport(self, config: Config, machine_id: str) -> Transport:
+        return Transport.from_config(config, machine_id, retry=RetryPolicy(sleep=self._retry_sleep))

@@ -883,3 +883,19 @@ def test_profile_import_is_a_dataclass_with_plain_values(tmp_path: Path) -> None
     result = read_profile(save(tmp_path, payload("com.northpolesec.santa", {"ClientMode": 3})))
     assert isinstance(result, ProfileImport)
     assert type(result.values) is dict and result.ignored == {} and result.notes == ()
+
+
+def test_sync_protocol_key(tmp_path: Path) -> None:
+    """santacore's SyncProtocol picks the Santa release whose wire form the sync speaks."""
+    from santacore.config import SyncProtocol
+    from santacore.events import Variant
+
+    path = tmp_path / "c.toml"
+    assert load_config(None, environ={}).sync_protocol is SyncProtocol.GOOGLE
+    for value in ("google-json", "NorthPoleSec", "google-2024.6"):
+        path.write_text(f'SyncProtocol = "{value}"\n')
+        protocol = load_config(path, environ={}).sync_protocol
+        assert Variant(protocol.value).value == value.lower()
+    path.write_text('SyncProtocol = "moroz"\n')
+    with pytest.raises(ConfigError, match="SyncProtocol: expected one of"):
+        load_config(path, environ={})

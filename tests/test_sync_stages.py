@@ -245,3 +245,33 @@ def test_kill_9_mid_upload_loses_nothing(corpus: Path, tmp_path: Path) -> None:
         result = client.sync(srv)
         assert result.status is SyncStatus.SUCCESS and client.pending() == 0
         assert sorted(e["file_sha256"] for e in srv.events[MACHINE]) == sorted(e.file_sha256 for e in events)
+
+
+@pytest.mark.parametrize("protocol", ["google-json", "northpolesec", "google-2024.6"])
+def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol: str) -> None:
+    """`SyncProtocol` switches the whole sync to another release's wire form (§9.1)."""
+    from santacore.events import Variant
+
+    with SyncServer(rules=wire_rules(corpus, "badbinary")) as srv:
+        client = make_client(tmp_path, srv, f'SyncProtocol = "{protocol}"\n')
+        client.queue(corpus_events(corpus, 2))
+        with (
+            Transport.from_config(client.config, MACHINE, retry=NO_SLEEP, timeout=5) as transport,
+            EventStore(client.config.events_db) as events,
+            RuleStore(client.config.rules_db) as rules,
+        ):
+            ctx = SyncContext(
+                config=client.config,
+                machine_id=MACHINE,
+                transport=transport,
+                events=events,
+                rules=rules,
+                facts=HostFacts(hostname="host", os_version="14.6.1", os_build="23G93"),
+                variant=Variant(client.config.sync_protocol.value),
+            )
+            result = full_sync(ctx, state_path=client.state_path)
+        assert result.status is SyncStatus.SUCCESS, (protocol, result.error, result.log)
+        assert result.events_uploaded == 2 and result.rules_applied == 1
+        pre = srv.requests_for("preflight")[0]
+        assert pre.data is not None
+        assert ("machine_id" in pre.data) is (protocol != "google-json")  # [G-JSON] has no machine_id key

@@ -34,6 +34,7 @@ ServerAuthRootsData               server_auth_roots_data (PEM text)          Non
 ClientAuthCertificateFile         client_auth_certificate_file               None                   P
 ClientAuthCertificatePassword     client_auth_certificate_password           None                   P
 SyncClientContentEncoding         sync_client_content_encoding               deflate                P
+SyncProtocol (santacore)          sync_protocol                              google                 -
 SyncExtraHeaders                  sync_extra_headers (table of strings)      {}                     P
 StateDirectory                    state_directory                            see below              -
 ================================  =========================================  =====================  ===
@@ -160,6 +161,16 @@ class ConfigError(SantacoreError, ValueError):
     """A configuration file, profile or value is unusable; the message names the file and the key."""
 
 
+class SyncProtocol(StrEnum):
+    """SyncProtocol (santacore's key): which Santa release's wire form to speak (spec §0, §9.1).
+    The values name `santacore.events.Variant`s."""
+
+    GOOGLE = "google"  # final google/santa release: protobuf-JSON (default)
+    GOOGLE_2024_6 = "google-2024.6"
+    GOOGLE_JSON = "google-json"  # releases up to 2024.5: NSJSONSerialization bodies
+    NORTHPOLESEC = "northpolesec"
+
+
 class ContentEncoding(StrEnum):
     """SyncClientContentEncoding: how request bodies are compressed (spec §2.2)."""
 
@@ -210,6 +221,7 @@ class Config:
     client_auth_certificate_file: Path | None = None
     client_auth_certificate_password: str | None = field(default=None, repr=False)
     sync_client_content_encoding: ContentEncoding = ContentEncoding.DEFLATE
+    sync_protocol: SyncProtocol = SyncProtocol.GOOGLE
     sync_extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     state_directory: Path = field(default_factory=default_state_directory)
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -429,6 +441,15 @@ def _p_encoding(value: Any, ctx: _Context) -> ContentEncoding:
         raise _Invalid(f'expected "deflate", "gzip" or "none", got {_show(value)}') from None
 
 
+def _p_protocol(value: Any, ctx: _Context) -> SyncProtocol:
+    choices = ", ".join(f'"{p.value}"' for p in SyncProtocol)
+    text = _expect_str(value, choices)
+    try:
+        return SyncProtocol(text.lower())
+    except ValueError:
+        raise _Invalid(f"expected one of {choices}, got {_show(value)}") from None
+
+
 def _p_headers(value: Any, ctx: _Context) -> Mapping[str, str]:
     if not isinstance(value, dict):
         raise _Invalid(f"expected a table of header names to strings, got {_show(value)}")
@@ -480,6 +501,7 @@ _KEYS: Final = (
     _Key("ClientAuthCertificateFile", "client_auth_certificate_file", _p_path, str),
     _Key("ClientAuthCertificatePassword", "client_auth_certificate_password", _p_str, str),
     _Key("SyncClientContentEncoding", "sync_client_content_encoding", _p_encoding, str),
+    _Key("SyncProtocol", "sync_protocol", _p_protocol, None),  # santacore's own: not in profiles
     _Key("SyncExtraHeaders", "sync_extra_headers", _p_headers, dict),
     _Key("StateDirectory", "state_directory", _p_path, None),
 )

@@ -14,6 +14,7 @@ from santacore.commands import EXIT_ERROR
 from santacore.config import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
 from santacore.event_store import EventStore
+from santacore.events import Variant
 from santacore.rule_store import RuleStore
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import SyncType
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                     events=events,
                     rules=rules,
                     facts=HostFacts.current(),
+                    variant=Variant(config.sync_protocol.value),
                     log=print,
                 )
                 result = full_sync(ctx, state_path=os.fspath(config.sync_state_path))

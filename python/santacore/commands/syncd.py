@@ -22,6 +22,7 @@ from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.sync import machine_id
 from santacore.config import ConfigError, load_config
 from santacore.errors import SantacoreError
+from santacore.events import Variant
 from santacore.sync.scheduler import DEFAULT_FIRST_SYNC_DELAY, SyncDaemon
 from santacore.sync.stages import SyncStatus
 
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say)
+    variant = Variant(config.sync_protocol.value)
+    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say, variant=variant)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for wanted in (signal.SIGTERM, signal.SIGINT):

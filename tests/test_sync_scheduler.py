@@ -481,3 +481,34 @@ def test_stop_from_another_thread_while_running_in_the_foreground(tmp_path: Path
         daemon.run()
     assert time.monotonic() - started < 5 and server.requests == []
     assert not daemon.running
+
+
+def test_reachability_monitor_syncs_when_the_server_returns(tmp_path: Path, server: SyncServer) -> None:
+    """§1.5: after a failed preflight the daemon probes the server and syncs as soon as it is
+    reachable again, long before the full-sync interval; a successful preflight stops probing."""
+    reachable = threading.Event()
+    probes: list[float] = []
+
+    def probe() -> bool:
+        probes.append(time.monotonic())
+        return reachable.is_set()
+
+    server.add_fault("status", stage="preflight", times=5, status=503)
+    client = make_client(tmp_path, server)
+    daemon = make_daemon(client, first_sync_delay=0.0, reachability_probe=probe, probe_interval=0.05)
+    with daemon:
+        daemon.start()
+        wait_for(lambda: daemon.syncs_run == 1)
+        assert daemon.last_result is not None and daemon.last_result.status is SyncStatus.PREFLIGHT_FAILED
+        assert daemon.monitoring_reachability
+        wait_for(lambda: len(probes) >= 3)  # probing, not waiting out the 600 s interval
+        assert daemon.syncs_run == 1
+        reachable.set()
+        wait_for(lambda: daemon.syncs_run == 2)
+        second = daemon.last_result
+        assert second is not None and second.status == SyncStatus.SUCCESS
+        assert not daemon.monitoring_reachability
+        count = len(probes)
+        time.sleep(0.3)
+        assert len(probes) == count  # monitor stopped after the successful preflight
+        daemon.stop()

@@ -41,8 +41,10 @@ import errno
 import fcntl
 import os
 import select
+import socket
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -83,6 +85,7 @@ __all__ = [
 ]
 
 DEFAULT_FIRST_SYNC_DELAY: Final = 15.0  # §1.2: syncSecondsFromNow:15
+DEFAULT_PROBE_INTERVAL: Final = 10.0  # seconds between reachability probes after a failed preflight
 MAX_ENQUEUED_SYNCS: Final = 2  # §1.2: kMaxEnqueuedSyncs, one running + one waiting
 SYNC_LOCK_NAME: Final = "sync.lock"  # in the state directory; the file commands.sync.sync_lock locks
 _LOCK_POLL: Final = 0.05
@@ -147,6 +150,8 @@ class SyncDaemon:
         facts: HostFacts | None = None,
         variant: Variant = DEFAULT_VARIANT,
         backoff: UploadBackoff | None = None,
+        reachability_probe: Callable[[], bool] | None = None,
+        probe_interval: float = DEFAULT_PROBE_INTERVAL,
     ) -> None:
         if not config.sync_base_url:
             raise ValueError("Missing SyncBaseURL: the sync daemon has no server to sync with")
@@ -166,6 +171,11 @@ class SyncDaemon:
         self.last_result: SyncResult | None = None
         self.syncs_run = 0
         self._factory = transport_factory or self._default_transport
+        self._probe = reachability_probe or self._server_reachable
+        self.probe_interval = probe_interval
+        self.monitoring_reachability = False
+        """§1.5: after a failed preflight the daemon watches for the server to become reachable
+        and then syncs at once, instead of waiting out the full interval."""
         self._clock = clock
         self._sleep = sleep
         self._log = log
@@ -419,6 +429,12 @@ class SyncDaemon:
                 request = self._queue.popleft() if self._queue else None
             if request is None:
                 remaining = due - self._clock()
+                if remaining > 0 and self.monitoring_reachability:
+                    self._wait(min(remaining, self.probe_interval))
+                    if not self._stopping and self._probe():
+                        self._log("Sync server reachable again: full sync now")
+                        due = self._clock()
+                    continue
                 if remaining > 0:
                     self._wait(remaining)
                     continue
@@ -444,6 +460,8 @@ class SyncDaemon:
             self._slots -= 1
         self.last_result = result
         self.syncs_run += 1
+        # §1.5: a failed preflight starts the reachability monitor; the next successful one stops it.
+        self.monitoring_reachability = result.status is SyncStatus.PREFLIGHT_FAILED
         if result.error:
             self._log(f"Full sync failed: {result.error}")
         self._log(
@@ -514,6 +532,17 @@ class SyncDaemon:
             if remaining <= 0:
                 return
             time.sleep(min(remaining, _STOP_POLL))
+
+    def _server_reachable(self) -> bool:
+        """Whether a TCP connection to the sync server's host and port opens (Santa watches the
+        network path; a connect is the portable equivalent)."""
+        url = urllib.parse.urlsplit(self.config.sync_base_url or "")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=3):
+                return True
+        except OSError:
+            return False
 
     def _default_transport(self, config: Config, machine_id: str) -> Transport:
         return Transport.from_config(config, machine_id, retry=RetryPolicy(sleep=self._retry_sleep))

@@ -424,14 +424,21 @@ class SyncDaemon:
         due = self._clock() + self.first_sync_delay
         self._log(f"Sync daemon started for {self.machine_id}; first full sync in {self.first_sync_delay:g} s")
         done = 0
+        unreachable_seen = False
         while not self._stopping and (max_syncs is None or done < max_syncs):
             with self._lock:
                 request = self._queue.popleft() if self._queue else None
             if request is None:
                 remaining = due - self._clock()
                 if remaining > 0 and self.monitoring_reachability:
+                    # Santa's path monitor fires on a change from unreachable to reachable, not
+                    # merely because the server is reachable (it may be up and answering 500s).
                     self._wait(min(remaining, self.probe_interval))
-                    if not self._stopping and self._probe():
+                    if self._stopping:
+                        continue
+                    if not self._probe():
+                        unreachable_seen = True
+                    elif unreachable_seen:
                         self._log("Sync server reachable again: full sync now")
                         due = self._clock()
                     continue
@@ -442,6 +449,7 @@ class SyncDaemon:
                     self._slots += 1
                 request = _Request(None, Future())
             self._run(request)
+            unreachable_seen = False
             done += 1
             if self._stopping or (max_syncs is not None and done >= max_syncs):
                 break

@@ -275,3 +275,15 @@ def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol
         pre = srv.requests_for("preflight")[0]
         assert pre.data is not None
         assert ("machine_id" in pre.data) is (protocol != "google-json")  # [G-JSON] has no machine_id key
+
+
+def test_check_record_upload_sends_a_denial_at_once(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
+    """`santacore check --record --upload`: santad's immediate single-event upload of a denial (§5.4)."""
+    from santacore.cli import main
+
+    client = make_client(tmp_path, server, "ClientMode = 2\n")
+    target = corpus / BINARYRULES / "badbinary"
+    assert main(["check", "--config", os.fspath(tmp_path / "santacore.toml"), "--record", "--upload", str(target)]) == 0
+    (received,) = server.events[MACHINE]
+    assert received["file_sha256"] == file_info(target).sha256 and received["decision"] == "BLOCK_UNKNOWN"
+    assert client.pending() == 0  # acknowledged, so deleted (a failed upload keeps it: test_sync_scheduler)

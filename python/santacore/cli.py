@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_cmd.add_argument("path", metavar="PATH")
     check_cmd.add_argument("--record", action="store_true", help="store the event santad would create")
+    check_cmd.add_argument(
+        "--upload", action="store_true", help="with --record: upload a denial at once, as santad does (§5.4)"
+    )
     check_cmd.add_argument("--json", action="store_true", help="print the decision as JSON")
     check_cmd.set_defaults(run=check.run)
 

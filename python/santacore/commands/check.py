@@ -9,18 +9,23 @@ import sys
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands.sync import machine_id
 from santacore.config import Config, ConfigError, load_config
 from santacore.decisions import ClientMode, Decision
 from santacore.errors import SantacoreError
 from santacore.event_store import EventStore
-from santacore.events import execution_event
+from santacore.events import StoredEvent, Variant, execution_event
 from santacore.execution import store_events
 from santacore.fileinfo import FileInfo, FileInfoError, file_info
 from santacore.policy import DecisionResult, decide_for_file
 from santacore.rule_store import RuleStore
 from santacore.rules import Rule, check_message
 from santacore.sessions import ExecutionContext
+from santacore.sync.host import HostFacts
+from santacore.sync.stages import SyncContext, upload_event_now
 from santacore.sync.state import effective_config, load_state
+from santacore.sync.transport import Transport
+from santacore.upload_backoff import UploadBackoff
 
 
 def evaluate(fi: FileInfo, config: Config, store: RuleStore) -> DecisionResult:
@@ -101,8 +106,31 @@ def run(args: argparse.Namespace) -> int:
     try:
         with EventStore(config.events_db) as store:
             store_events(store, [event])
+            print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
+            if result.blocked and args.upload:
+                _upload_now(config, store, event)
     except (SantacoreError, OSError) as e:
         print(f"santacore check: {e}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
     return EXIT_OK
+
+
+def _upload_now(config: Config, store: EventStore, event: StoredEvent) -> None:
+    """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync."""
+    ident = machine_id(config)
+    if not ident:
+        print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)
+        return
+    with Transport.from_config(config, ident) as transport, RuleStore(config.rules_db) as rules:
+        ctx = SyncContext(
+            config=config,
+            machine_id=ident,
+            transport=transport,
+            events=store,
+            rules=rules,
+            facts=HostFacts.current(),
+            variant=Variant(config.sync_protocol.value),
+            log=lambda line: print(line, file=sys.stderr),
+        )
+        outcome = upload_event_now(ctx, event, UploadBackoff())
+    print(f"Immediate upload: {outcome}", file=sys.stderr)

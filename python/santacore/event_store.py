@@ -239,7 +239,18 @@ class EventStore:
             conn.close()
 
     def _check_schema(self, conn: sqlite3.Connection) -> bool:
-        """Raise StoreError unless the database is exactly santacore's schema; True if it is empty instead."""
+        """Raise StoreError unless the database is exactly santacore's schema; True if it is empty instead.
+        The reads share one snapshot: in autocommit each statement would see its own, and a concurrent
+        opener's initialisation could then show up half (its tables without its application_id)."""
+        if conn.in_transaction:
+            return self._read_schema(conn)
+        conn.execute("BEGIN")
+        try:
+            return self._read_schema(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def _read_schema(self, conn: sqlite3.Connection) -> bool:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         objects = {

@@ -47,11 +47,12 @@ def sync_lock(config: Config) -> Iterator[None]:
         os.close(fd)
 
 
-def run(args: argparse.Namespace) -> int:
+def sync_settings(args: argparse.Namespace, command: str) -> tuple[Config, str] | int:
+    """The configuration and machine ID a sync needs, or the exit code santactl gives without them."""
     try:
         config = load_config(args.config)
     except ConfigError as e:
-        print(f"santacore sync: {e}", file=sys.stderr)
+        print(f"santacore {command}: {e}", file=sys.stderr)
         return EXIT_ERROR
     if not config.sync_base_url:
         print("Missing SyncBaseURL. Exiting.", file=sys.stderr)
@@ -60,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
     if not ident:
         print("Missing MachineID. Exiting.", file=sys.stderr)
         return int(SyncStatus.MISSING_MACHINE_ID)
+    return config, ident
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = sync_settings(args, "sync")
+    if isinstance(settings, int):
+        return settings
+    config, ident = settings
     requested = SyncType.CLEAN_ALL if args.clean_all else SyncType.CLEAN if args.clean else None
     try:
         with sync_lock(config):

@@ -19,8 +19,7 @@ from types import FrameType
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.commands.sync import machine_id
-from santacore.config import ConfigError, load_config
+from santacore.commands.sync import sync_settings
 from santacore.errors import SantacoreError
 from santacore.events import Variant
 from santacore.sync.scheduler import DEFAULT_FIRST_SYNC_DELAY, SyncDaemon
@@ -34,18 +33,10 @@ def _say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(f"santacore syncd: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    if not config.sync_base_url:
-        print("Missing SyncBaseURL. Exiting.", file=sys.stderr)
-        return EXIT_ERROR
-    ident = machine_id(config)
-    if not ident:
-        print("Missing MachineID. Exiting.", file=sys.stderr)
-        return int(SyncStatus.MISSING_MACHINE_ID)
+    settings = sync_settings(args, "syncd")
+    if isinstance(settings, int):
+        return settings
+    config, ident = settings
     delay = getattr(args, "first_sync_delay", None)
     delay = DEFAULT_FIRST_SYNC_DELAY if delay is None else float(delay)
     if delay < 0:

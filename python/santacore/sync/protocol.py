@@ -14,7 +14,8 @@ Requests are built as ordered dicts (keys in protobuf field-number order) and se
   in their shortest round-trip form (integral ones without a fraction); non-finite numbers are refused. Key order
   is unspecified in Santa; the builders keep field order.
 
-Responses are parsed as Santa's JSON parsers do (`parse_*_response(body, variant)`):
+Responses are parsed as Santa's JSON parsers do (`parse_*_response(body, variant)`; the readers are
+`santacore.sync.pbjson` and `santacore.sync.legacy_json`):
 
 * protobuf variants (`JsonStringToMessage`, `ignore_unknown_fields`): the anti-XSSI prefix `)]}'\\n`, else `])}`,
   is removed once, but only from a non-empty body (an empty body means "all defaults"; a body that is only a
@@ -60,11 +61,8 @@ Decisions (santacore's, not Santa's):
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Final
 
@@ -74,6 +72,8 @@ from santacore.events import DEFAULT_VARIANT, StoredEvent, Variant, upload_body
 from santacore.rule_store import RuleCounts
 from santacore.rules import Rule, RuleError
 from santacore.sync.host import HostFacts, default_santa_version, linux_host_facts, parse_os_release
+from santacore.sync.legacy_json import legacy_document, ns_bool, ns_string, ns_uint
+from santacore.sync.pbjson import protobuf_document, schemas
 from santacore.sync.wire import encode_json, format_double, strip_xssi
 
 __all__ = [
@@ -129,8 +129,6 @@ DEFAULT_PUSH_GLOBAL_RULE_SYNC_DEADLINE: Final = 600
 # The Santa release whose wire format santacore emits (see the module docstring).
 
 _UINT32_MAX: Final = 0xFFFFFFFF
-_INT32_MIN: Final = -(2**31)
-_INT32_MAX: Final = 2**31 - 1
 
 
 class SyncType(IntEnum):
@@ -400,317 +398,6 @@ def effective_push_global_rule_sync_deadline(value: int, variant: Variant = DEFA
     return DEFAULT_PUSH_GLOBAL_RULE_SYNC_DEADLINE if value < floor else value
 
 
-# ---------------------------------------------------------------------------------------------
-# protobuf-JSON reader (JsonStringToMessage with ignore_unknown_fields)
-
-
-class _Invalid(Exception):
-    """A value protobuf's JSON parser refuses; becomes SyncError."""
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    """The proto field name; also the key of the parsed dict."""
-    kind: str
-    """"string", "bool", "uint32", "enum" or "message"."""
-    json_name: str = ""
-    repeated: bool = False
-    optional: bool = False
-    """Explicit presence: an unknown enum name leaves it unset instead of 0."""
-    enum: Mapping[str, int] = field(default_factory=dict)
-    message: _Message | None = None
-
-
-def _camel(name: str) -> str:
-    """protobuf's ToJsonName / camelcase_name: drop `_`, upper-case the letter after it."""
-    out, upper = [], False
-    for ch in name:
-        if ch == "_":
-            upper = True
-        else:
-            out.append(ch.upper() if upper else ch)
-            upper = False
-    return "".join(out)
-
-
-class _Message:
-    def __init__(self, name: str, fields: Sequence[_Field]) -> None:
-        self.name = name
-        by_camel = {_camel(f.name): f for f in fields}
-        by_name = {f.name: f for f in fields}
-        by_json = {(f.json_name or _camel(f.name)): f for f in fields}
-        self._lookups = (by_camel, by_name, by_json)  # protobuf's FieldByName order
-
-    def find(self, key: str) -> _Field | None:
-        for table in self._lookups:
-            if key in table:
-                return table[key]
-        return None
-
-
-class _Object(list[tuple[str, Any]]):
-    """A JSON object with its key/value pairs in order, duplicates kept (protobuf refuses a field set twice)."""
-
-
-_WS: Final = frozenset(" \t\n\v\f\r")
-_INT_TEXT: Final = re.compile(r"[+-]?[0-9]+")
-_FLOAT_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_MAX_DEPTH: Final = 100
-
-
-def _integral(value: float, lo: float, hi: float) -> int:
-    """protobuf's ParseFloatStringAsInt: finite, in range, no fractional part."""
-    if not math.isfinite(value):
-        raise _Invalid(f"invalid number {value!r}")
-    if value < lo or value > hi:
-        raise _Invalid(f"number {value!r} out of range")
-    if value != math.floor(value):
-        raise _Invalid(f"expected integer, but {value!r} has a fractional part")
-    return int(value)
-
-
-def _uint32(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _Invalid(f"expected number or string, got {_kind(value)}")
-    if isinstance(value, int):
-        n = value
-    elif isinstance(value, float):
-        n = _integral(value, 0, 2.0**54)
-    else:
-        if any(c in _WS for c in value):
-            raise _Invalid("non-number characters in quoted number")
-        if _INT_TEXT.fullmatch(value) and not value.startswith("-"):
-            n = int(value)
-        elif _FLOAT_TEXT.fullmatch(value):
-            n = _integral(float(value), 0, 2.0**54)
-        else:
-            raise _Invalid(f"invalid number {value!r}")
-    if not 0 <= n <= _UINT32_MAX:
-        raise _Invalid(f"integer {n} out of range")
-    return n
-
-
-def _atoi32(text: str) -> int | None:
-    """absl::SimpleAtoi into int32: surrounding whitespace ignored, optional sign, decimal digits."""
-    text = text.strip(" \t\n\v\f\r")
-    if not _INT_TEXT.fullmatch(text):
-        return None
-    n = int(text)
-    return n if _INT32_MIN <= n <= _INT32_MAX else None
-
-
-def _enum(value: object, names: Mapping[str, int]) -> int | None:
-    """An enum number, or None for a name this schema does not know (ignore_unknown_fields)."""
-    if isinstance(value, str):
-        if value in names:
-            return names[value]
-        return _atoi32(value)  # quoted numbers; anything else is an unknown name
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid(f"expected number or string, got {_kind(value)}")
-    n = value if isinstance(value, int) else _integral(value, -(2.0**53), 2.0**53)
-    if not _INT32_MIN <= n <= _INT32_MAX:
-        raise _Invalid(f"integer {n} out of range")
-    return n
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a bool"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, _Object):
-        return "an object"
-    return "an array"
-
-
-def _singular(f: _Field, value: object) -> Any:
-    """One non-null value of field `f`; None means "leave unset" (unknown name of an optional enum)."""
-    if f.kind == "string":
-        if not isinstance(value, str):
-            raise _Invalid(f"{f.name}: expected a string, got {_kind(value)}")
-        return value
-    if f.kind == "bool":
-        if not isinstance(value, bool):
-            raise _Invalid(f"{f.name}: expected 'true' or 'false', got {_kind(value)}")
-        return value
-    if f.kind == "uint32":
-        try:
-            return _uint32(value)
-        except _Invalid as e:
-            raise _Invalid(f"{f.name}: {e}") from None
-    if f.kind == "enum":
-        try:
-            n = _enum(value, f.enum)
-        except _Invalid as e:
-            raise _Invalid(f"{f.name}: {e}") from None
-        return n if n is not None or f.optional else 0
-    assert f.message is not None
-    if not isinstance(value, _Object):
-        raise _Invalid(f"{f.name}: expected an object, got {_kind(value)}")
-    return _read_message(value, f.message)
-
-
-def _read_message(obj: _Object, message: _Message) -> dict[str, Any]:
-    """The known fields of `obj` by proto name; absent fields are missing."""
-    out: dict[str, Any] = {}
-    seen: set[str] = set()
-    for key, value in obj:
-        f = message.find(key)
-        if f is None or value is None:  # unknown field, or null = absent
-            continue
-        if f.name in seen:
-            raise _Invalid(f"{message.name}.{key}: {f.name!r} has already been set")
-        seen.add(f.name)
-        if f.repeated:
-            if not isinstance(value, list) or isinstance(value, _Object):
-                raise _Invalid(f"{f.name}: expected an array, got {_kind(value)}")
-            items = []
-            for item in value:
-                if item is None:
-                    raise _Invalid(f"{f.name}: null cannot occur inside of repeated fields")
-                items.append(_singular(f, item))
-            out[f.name] = items
-        else:
-            parsed = _singular(f, value)
-            if parsed is not None:
-                out[f.name] = parsed
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _check_document(tree: object) -> None:
-    """What protobuf's lexer refuses but Python's json accepts: unpaired `\\ud800`-style escapes (the only way a
-    lone surrogate gets into decoded JSON) and nesting past `ParseOptions::kDefaultDepth` (100; whether the
-    document's own object counts is unverified, so it is counted)."""
-    stack: list[tuple[object, int]] = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            if _SURROGATE.search(node):
-                raise _Invalid("invalid unicode escape: unpaired surrogate")
-        elif isinstance(node, list):
-            if depth > _MAX_DEPTH:
-                raise _Invalid("JSON content was too deeply nested")
-            if isinstance(node, _Object):
-                for key, value in node:
-                    stack.append((key, depth))
-                    stack.append((value, depth + 1))
-            else:
-                stack.extend((item, depth + 1) for item in node)
-
-
-def _protobuf_document(body: bytes, stage: str, message: _Message) -> dict[str, Any]:
-    if not body:
-        return {}  # Santa skips parsing an empty body: all defaults
-    try:
-        text = strip_xssi(bytes(body)).decode("utf-8")
-        tree = json.loads(text, object_pairs_hook=_Object, parse_constant=_reject_constant)
-        if not isinstance(tree, _Object):
-            raise _Invalid(f"expected a JSON object, got {_kind(tree)}")
-        _check_document(tree)
-        return _read_message(tree, message)
-    except (_Invalid, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise SyncError(f"Failed to parse {stage} response JSON: {e}", stage=stage) from None
-
-
-def _schemas(variant: Variant) -> dict[str, _Message]:
-    return _N_SCHEMAS if variant is Variant.NORTHPOLESEC else _G_SCHEMAS
-
-
-def _build_schemas(northpolesec: bool) -> dict[str, _Message]:
-    client_modes = {"UNKNOWN_CLIENT_MODE": 0, "MONITOR": 1, "LOCKDOWN": 2}
-    sync_types = {"SYNC_TYPE_UNSPECIFIED": 0, "NORMAL": 1, "normal": 1, "CLEAN": 2, "clean": 2}
-    sync_types |= {"CLEAN_ALL": 3, "clean_all": 3}
-    policies = {"POLICY_UNKNOWN": 0, "ALLOWLIST": 1, "ALLOWLIST_COMPILER": 2, "BLOCKLIST": 3}
-    policies |= {"SILENT_BLOCKLIST": 4, "REMOVE": 5, "WHITELIST": 1, "WHITELIST_COMPILER": 2, "BLACKLIST": 3}
-    policies |= {"SILENT_BLACKLIST": 4}
-    if northpolesec:  # §9.1
-        client_modes |= {"STANDALONE": 3}
-        sync_types |= {"CLEAN_STANDALONE": 4, "CLEAN_RULES": 5, "CLEAN_FILE_ACCESS_RULES": 6}
-        policies |= {"CEL": 6, "SILENT_GUI_BLOCKLIST": 8, "SILENT_TTY_BLOCKLIST": 9}
-    rule_types = {"RULETYPE_UNKNOWN": 0, "BINARY": 1, "CERTIFICATE": 2, "TEAMID": 3, "SIGNINGID": 4, "CDHASH": 5}
-    file_access = {"FILE_ACCESS_ACTION_UNSPECIFIED": 0, "NONE": 1, "None": 1, "AUDIT_ONLY": 2, "AuditOnly": 2}
-    file_access |= {"DISABLE": 3, "Disable": 3}
-
-    def b(name: str, json_name: str = "") -> _Field:
-        return _Field(name, "bool", json_name, optional=True)
-
-    preflight = _Message(
-        "PreflightResponse",
-        [
-            _Field("client_mode", "enum", enum=client_modes),
-            _Field("sync_type", "enum", optional=True, enum=sync_types),
-            _Field("batch_size", "uint32"),
-            b("enable_bundles"),
-            b("enable_transitive_rules"),
-            b("enable_all_event_upload"),
-            b("disable_unknown_event_upload"),
-            _Field("full_sync_interval_seconds", "uint32", "full_sync_interval"),
-            _Field("push_notification_full_sync_interval_seconds", "uint32", "push_notification_full_sync_interval"),
-            _Field(
-                "push_notification_global_rule_sync_deadline_seconds",
-                "uint32",
-                "push_notification_global_rule_sync_deadline",
-            ),
-            _Field("allowed_path_regex", "string", optional=True),
-            _Field("blocked_path_regex", "string", optional=True),
-            b("block_usb_mount"),
-            _Field("remount_usb_mode", "string", repeated=True),
-            _Field("override_file_access_action", "enum", optional=True, enum=file_access),
-            b("deprecated_enabled_transitive_whitelisting", "enabled_transitive_whitelisting"),
-            b("deprecated_transitive_whitelisting_enabled", "transitive_whitelisting_enabled"),
-            b("deprecated_bundles_enabled", "bundles_enabled"),
-            _Field("deprecated_fcm_full_sync_interval_seconds", "uint32", "fcm_full_sync_interval", optional=True),
-            _Field(
-                "deprecated_fcm_global_rule_sync_deadline_seconds",
-                "uint32",
-                "fcm_global_rule_sync_deadline",
-                optional=True,
-            ),
-            _Field("deprecated_whitelist_regex", "string", "whitelist_regex", optional=True),
-            _Field("deprecated_blacklist_regex", "string", "blacklist_regex", optional=True),
-            b("deprecated_clean_sync", "clean_sync"),
-        ],
-    )
-    rule_fields = [
-        _Field("identifier", "string"),
-        _Field("policy", "enum", enum=policies),
-        _Field("rule_type", "enum", enum=rule_types),
-        _Field("custom_msg", "string"),
-        _Field("custom_url", "string"),
-        _Field("file_bundle_hash", "string"),
-        _Field("file_bundle_binary_count", "uint32"),
-        _Field("deprecated_sha256", "string", "sha256"),
-    ]
-    if northpolesec:
-        rule_fields += [
-            _Field("notification_app_name", "string"),
-            _Field("cel_expr", "string"),
-            _Field("event_detail_button_label", "string"),
-        ]
-    rule = _Message("Rule", rule_fields)
-    return {
-        PREFLIGHT: preflight,
-        EVENTUPLOAD: _Message("EventUploadResponse", [_Field("event_upload_bundle_binaries", "string", repeated=True)]),
-        RULEDOWNLOAD: _Message(
-            "RuleDownloadResponse",
-            [_Field("rules", "message", repeated=True, message=rule), _Field("cursor", "string")],
-        ),
-        POSTFLIGHT: _Message("PostflightResponse", []),
-    }
-
-
-_G_SCHEMAS: Final = _build_schemas(northpolesec=False)
-_N_SCHEMAS: Final = _build_schemas(northpolesec=True)
 _CLIENT_MODES: Final = {1: ClientMode.MONITOR, 2: ClientMode.LOCKDOWN, 3: ClientMode.STANDALONE}
 
 
@@ -778,82 +465,42 @@ def _rule_dict(r: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# [G-JSON] reader (NSJSONSerialization + NSNumber accessors)
-
-
-def _legacy_document(body: bytes) -> dict[str, Any]:
-    """§2.3 [G-JSON]: an empty or unparseable body (or a non-object) is `{}`."""
-    try:
-        tree = json.loads(strip_xssi(bytes(body)).decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return {}
-    return tree if isinstance(tree, dict) else {}
-
-
-def _ns_number(value: object) -> int | float | None:
-    """NSNumber or nil (`EnsureType(..., [NSNumber class])`): JSON numbers and bools."""
-    return value if isinstance(value, int | float) else None
-
-
-def _ns_bool(value: object) -> bool | None:
-    number = _ns_number(value)
-    return None if number is None else number != 0
-
-
-def _ns_uint(value: object) -> int:
-    """`unsignedIntegerValue` of an NSNumber (nil → 0): truncated, negative values wrapped (best knowledge)."""
-    number = _ns_number(value)
-    if number is None:
-        return 0
-    n = int(number)
-    return min(n, 2**64 - 1) if n >= 0 else n % 2**64
-
-
-def _ns_string(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 _LEGACY_SYNC_TYPES: Final = {"normal": 1, "clean": 2, "clean_all": 3}
 _LEGACY_FILE_ACCESS: Final = {"none": 1, "audit_only": 2, "auditonly": 2, "disable": 3}
 
 
 def _preflight_from_legacy(d: Mapping[str, Any]) -> PreflightResponse:
     mode = d.get("client_mode")
-    sync_type = _ns_string(d.get("sync_type"))
-    action = _ns_string(d.get("override_file_access_action"))
+    sync_type = ns_string(d.get("sync_type"))
+    action = ns_string(d.get("override_file_access_action"))
     remount = d.get("remount_usb_mode")
-    block_usb = _ns_bool(d.get("block_usb_mount"))
+    block_usb = ns_bool(d.get("block_usb_mount"))
     return PreflightResponse(
         client_mode={"MONITOR": ClientMode.MONITOR, "LOCKDOWN": ClientMode.LOCKDOWN}.get(mode)
         if isinstance(mode, str)
         else None,
         # Any case; a non-empty unknown string is present and means NORMAL (§1.6).
         sync_type=_LEGACY_SYNC_TYPES.get(sync_type.lower(), 0) if sync_type else None,
-        clean_sync=bool(_ns_bool(d.get("clean_sync"))),
-        batch_size=_ns_uint(d.get("batch_size")) or DEFAULT_BATCH_SIZE,
-        enable_bundles=_first_not_none(_ns_bool(d.get("enable_bundles")), _ns_bool(d.get("bundles_enabled"))),
+        clean_sync=bool(ns_bool(d.get("clean_sync"))),
+        batch_size=ns_uint(d.get("batch_size")) or DEFAULT_BATCH_SIZE,
+        enable_bundles=_first_not_none(ns_bool(d.get("enable_bundles")), ns_bool(d.get("bundles_enabled"))),
         enable_transitive_rules=_first_not_none(
-            _ns_bool(d.get("enable_transitive_rules")),
-            _ns_bool(d.get("enabled_transitive_whitelisting")),
-            _ns_bool(d.get("transitive_whitelisting_enabled")),
+            ns_bool(d.get("enable_transitive_rules")),
+            ns_bool(d.get("enabled_transitive_whitelisting")),
+            ns_bool(d.get("transitive_whitelisting_enabled")),
         ),
-        enable_all_event_upload=_ns_bool(d.get("enable_all_event_upload")),
-        disable_unknown_event_upload=_ns_bool(d.get("disable_unknown_event_upload")),
-        full_sync_interval=effective_full_sync_interval(_ns_uint(d.get("full_sync_interval")), Variant.GOOGLE_JSON),
+        enable_all_event_upload=ns_bool(d.get("enable_all_event_upload")),
+        disable_unknown_event_upload=ns_bool(d.get("disable_unknown_event_upload")),
+        full_sync_interval=effective_full_sync_interval(ns_uint(d.get("full_sync_interval")), Variant.GOOGLE_JSON),
         # [G-JSON] read only the fcm_* keys (§3.1 #9).
         push_notification_full_sync_interval=effective_push_full_sync_interval(
-            _ns_uint(d.get("fcm_full_sync_interval")), Variant.GOOGLE_JSON
+            ns_uint(d.get("fcm_full_sync_interval")), Variant.GOOGLE_JSON
         ),
         push_notification_global_rule_sync_deadline=effective_push_global_rule_sync_deadline(
-            _ns_uint(d.get("fcm_global_rule_sync_deadline")), Variant.GOOGLE_JSON
+            ns_uint(d.get("fcm_global_rule_sync_deadline")), Variant.GOOGLE_JSON
         ),
-        allowed_path_regex=_first_not_none(
-            _ns_string(d.get("allowed_path_regex")), _ns_string(d.get("whitelist_regex"))
-        ),
-        blocked_path_regex=_first_not_none(
-            _ns_string(d.get("blocked_path_regex")), _ns_string(d.get("blacklist_regex"))
-        ),
+        allowed_path_regex=_first_not_none(ns_string(d.get("allowed_path_regex")), ns_string(d.get("whitelist_regex"))),
+        blocked_path_regex=_first_not_none(ns_string(d.get("blocked_path_regex")), ns_string(d.get("blacklist_regex"))),
         block_usb_mount=block_usb,
         remount_usb_mode=tuple(m for m in remount if isinstance(m, str)) if isinstance(remount, list) else None,
         override_file_access_action=FileAccessAction(_LEGACY_FILE_ACCESS[action.lower()])
@@ -873,17 +520,17 @@ def _first_not_none(*values: Any) -> Any:
 def parse_preflight_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> PreflightResponse:
     """The preflight answer (§3.1, §1.2, §2.3, §9.3); SyncError(stage="preflight") when Santa would fail."""
     if variant is Variant.GOOGLE_JSON:
-        return _preflight_from_legacy(_legacy_document(body))
-    return _preflight_from_protobuf(_protobuf_document(body, PREFLIGHT, _schemas(variant)[PREFLIGHT]), variant)
+        return _preflight_from_legacy(legacy_document(body))
+    return _preflight_from_protobuf(protobuf_document(body, PREFLIGHT, schemas(variant).preflight), variant)
 
 
 def parse_eventupload_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> EventUploadResponse:
     """The eventupload answer (§3.2, §4.5). Moroz's `{"Err": null}` and Zentral's `{}` are empty answers (§9.2,
     §9.4)."""
     if variant is Variant.GOOGLE_JSON:
-        wanted = _legacy_document(body).get("event_upload_bundle_binaries")
+        wanted = legacy_document(body).get("event_upload_bundle_binaries")
         return EventUploadResponse(tuple(h for h in wanted if isinstance(h, str)) if isinstance(wanted, list) else ())
-    p = _protobuf_document(body, EVENTUPLOAD, _schemas(variant)[EVENTUPLOAD])
+    p = protobuf_document(body, EVENTUPLOAD, schemas(variant).eventupload)
     return EventUploadResponse(tuple(p.get("event_upload_bundle_binaries", ())))
 
 
@@ -893,12 +540,12 @@ def parse_ruledownload_response(body: bytes, variant: Variant = DEFAULT_VARIANT)
     `null` or `""` cursor (Moroz: one page, no cursor, §9.2) end the download. [G-JSON] fails the stage unless
     `rules` is an array, and continues while `cursor` is a string (§3.3)."""
     if variant is Variant.GOOGLE_JSON:
-        d = _legacy_document(body)
+        d = legacy_document(body)
         entries = d.get("rules")
         if not isinstance(entries, list):
             raise SyncError("ruledownload response has no rules array", stage=RULEDOWNLOAD)
-        return _rules_page(entries, _ns_string(d.get("cursor")))
-    p = _protobuf_document(body, RULEDOWNLOAD, _schemas(variant)[RULEDOWNLOAD])
+        return _rules_page(entries, ns_string(d.get("cursor")))
+    p = protobuf_document(body, RULEDOWNLOAD, schemas(variant).ruledownload)
     return _rules_page([_rule_dict(r) for r in p.get("rules", ())], p.get("cursor") or None)
 
 
@@ -907,7 +554,7 @@ def parse_postflight_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -
     if variant is Variant.GOOGLE_JSON:
         return PostflightResponse()
     try:
-        _protobuf_document(body, POSTFLIGHT, _schemas(variant)[POSTFLIGHT])
+        protobuf_document(body, POSTFLIGHT, schemas(variant).postflight)
     except SyncError as e:
         return PostflightResponse(error=str(e))
     return PostflightResponse()

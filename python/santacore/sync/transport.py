@@ -23,8 +23,8 @@ nothing of what the bodies mean (that is `santacore.sync.protocol`). What it doe
   `xsrf_timeout`); on 200 the token is the ``X-XSRF-TOKEN`` response header and the header to send
   it in is ``X-XSRF-TOKEN-HEADER`` (else ``X-XSRF-TOKEN``). The token lives as long as the Transport
   (Santa keeps it for the life of the sync service, across syncs) and is never refreshed.
-* TLS (§2.6): system trust, or a CA bundle that *replaces* it; client certificate from PEM files or
-  a PKCS#12 file (ClientAuthCertificateFile + ClientAuthCertificatePassword); TLS 1.2 or later.
+* TLS (§2.6, `santacore.sync.tls`): system trust, or a CA bundle that *replaces* it; client certificate
+  from PEM files or a PKCS#12 file (ClientAuthCertificateFile + ClientAuthCertificatePassword); TLS 1.2 or later.
 * Responses: gzip/deflate (zlib-wrapped or raw) are decoded; the body is streamed and refused past
   `max_response_bytes` (decoded and on the wire), so a hostile server cannot exhaust memory.
 
@@ -52,18 +52,14 @@ from __future__ import annotations
 import errno
 import http
 import logging
-import os
 import re
-import secrets
 import socket
 import ssl
-import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
@@ -73,6 +69,7 @@ import httpx
 from santacore._core import __version__
 from santacore.config import PROTECTED_HEADERS
 from santacore.errors import SyncError, SyncHTTPError
+from santacore.sync.tls import ClientCert, StrPath, os_reason, ssl_context
 
 if TYPE_CHECKING:
     from santacore.config import Config
@@ -98,11 +95,6 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
 XSRF_HEADER: Final = "X-XSRF-TOKEN"  # Santa's kDefaultXSRFTokenHeader: the token, and its default header
 XSRF_HEADER_NAME_HEADER: Final = "X-XSRF-TOKEN-HEADER"  # kXSRFTokenHeader: the server's header name
 XSRF_STAGE: Final = "xsrf"
-
-StrPath = str | os.PathLike[str]
-# (certificate PEM, key PEM or None when the certificate file holds the key), or one file:
-# PKCS#12 (Santa's ClientAuthCertificateFile) or a PEM holding certificate and key.
-ClientCert = tuple[StrPath, StrPath | None] | StrPath
 
 _ENCODINGS: Final = ("deflate", "gzip", "none")
 _NO_RETRY_4XX: Final = frozenset({408, 429})  # [N] keeps retrying these client errors
@@ -180,119 +172,6 @@ class RetryPolicy:
     def gives_up_on(self, status: int) -> bool:
         """Whether [N]'s rule ends the retries after this status."""
         return self.stop_on_4xx and 400 <= status < 500 and status not in _NO_RETRY_4XX
-
-
-# --- TLS ----------------------------------------------------------------------------------------
-
-
-def ssl_context(
-    *,
-    ca_file: StrPath | None = None,
-    ca_data: str | None = None,
-    client_cert: ClientCert | None = None,
-    client_cert_password: str | None = None,
-) -> ssl.SSLContext:
-    """A client TLS context as Santa's session evaluates trust (§2.6).
-
-    With `ca_file` (PEM path; wins over `ca_data`) or `ca_data` (PEM text) those certificates are
-    the *only* trust anchors; otherwise the system's (OpenSSL's default paths, else certifi's bundle
-    where the platform has none). `client_cert` is presented when the server asks. Unreadable or
-    invalid material raises `SyncError` naming the file.
-    """
-    try:
-        if ca_file is not None:
-            ctx = ssl.create_default_context(cafile=os.fspath(ca_file))
-        elif ca_data is not None:
-            ctx = ssl.create_default_context(cadata=ca_data)
-        else:
-            ctx = _system_trust_context()
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        what = f"server CA bundle {os.fspath(ca_file)}" if ca_file is not None else "server CA certificates (PEM data)"
-        raise SyncError(f"cannot load {what}: {_os_reason(exc)}") from None
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # MOLAuthenticatingURLSession: kTLSProtocol12
-    if client_cert is not None:
-        _load_client_cert(ctx, client_cert, client_cert_password)
-    return ctx
-
-
-def _system_trust_context() -> ssl.SSLContext:
-    paths = ssl.get_default_verify_paths()
-    if (paths.cafile and os.path.isfile(paths.cafile)) or (paths.capath and os.path.isdir(paths.capath)):
-        return ssl.create_default_context()
-    import certifi  # a dependency of httpx; used only where OpenSSL has no system store
-
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def _load_client_cert(ctx: ssl.SSLContext, client_cert: ClientCert, password: str | None) -> None:
-    if isinstance(client_cert, tuple):
-        cert_path, key_path = client_cert
-        _load_pem_chain(ctx, cert_path, key_path, password)
-        return
-    path = os.fspath(client_cert)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SyncError(f"cannot read client certificate {path}: {_os_reason(exc)}") from None
-    if b"-----BEGIN" in data:
-        _load_pem_chain(ctx, path, None, password)
-    else:
-        _load_pkcs12(ctx, path, data, password)
-
-
-def _load_pem_chain(ctx: ssl.SSLContext, cert: StrPath, key: StrPath | None, password: str | None) -> None:
-    try:
-        # An empty password instead of None: OpenSSL would otherwise prompt on the terminal for an encrypted key.
-        ctx.load_cert_chain(os.fspath(cert), os.fspath(key) if key is not None else None, password=password or "")
-    except (OSError, ssl.SSLError) as exc:
-        names = os.fspath(cert) + (f" / {os.fspath(key)}" if key is not None else "")
-        raise SyncError(f"cannot load client certificate {names}: {_os_reason(exc)}") from None
-
-
-def _load_pkcs12(ctx: ssl.SSLContext, path: str, data: bytes, password: str | None) -> None:
-    """Load a PKCS#12 identity (key, certificate, chain) into `ctx` via a private temporary PEM
-    whose key is encrypted with a one-off password, so no plaintext key ever touches the disk."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    candidates = [password.encode("utf-8")] if password is not None else [None, b""]
-    last: Exception | None = None
-    for secret in candidates:
-        try:
-            key, cert, extra = pkcs12.load_key_and_certificates(data, secret)
-            break
-        except (ValueError, TypeError) as exc:
-            last = exc
-    else:
-        raise SyncError(f"cannot load client certificate {path}: wrong password or not PKCS#12 ({last})") from None
-    if key is None or cert is None:
-        missing = "private key" if key is None else "certificate"
-        raise SyncError(f"cannot load client certificate {path}: the PKCS#12 file holds no {missing}")
-    one_off = secrets.token_hex(16)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(one_off.encode("ascii")),
-    )
-    pem += cert.public_bytes(serialization.Encoding.PEM)
-    pem += b"".join(c.public_bytes(serialization.Encoding.PEM) for c in extra)  # intermediates go along
-    with tempfile.TemporaryDirectory(prefix="santacore-p12-") as tmp:  # created 0700
-        pem_path = os.path.join(tmp, "identity.pem")
-        fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-        try:
-            ctx.load_cert_chain(pem_path, password=one_off)
-        except ssl.SSLError as exc:
-            raise SyncError(f"cannot load client certificate {path}: {_os_reason(exc)}") from None
-
-
-def _os_reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason).replace("_", " ").lower()
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 # --- verbatim request targets --------------------------------------------------------------------
@@ -747,13 +626,13 @@ def _describe(exc: BaseException, host: str, timeout: float, *, reading_body: bo
         return _AttemptFailed(f"timed out after {timeout:g} s {doing} {host}")
     for cause in chain:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            detail = cause.verify_message or _os_reason(cause)
+            detail = cause.verify_message or os_reason(cause)
             return _AttemptFailed(f"TLS certificate verification failed for {host}: {detail}")
         if isinstance(cause, ssl.SSLError):
             reason = str(cause.reason or "")
             # NSURLErrorClientCertificateRequired: Santa tries the XSRF handshake on it
             return _AttemptFailed(
-                f"TLS error with {host}: {_os_reason(cause)}", xsrf_trigger="CERTIFICATE_REQUIRED" in reason
+                f"TLS error with {host}: {os_reason(cause)}", xsrf_trigger="CERTIFICATE_REQUIRED" in reason
             )
         if isinstance(cause, ConnectionRefusedError):
             return _AttemptFailed(f"connection refused by {host}")
@@ -772,7 +651,7 @@ def _describe(exc: BaseException, host: str, timeout: float, *, reading_body: bo
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.ConnectError):
         what = {httpx.ReadError: "reading from", httpx.WriteError: "sending to", httpx.ConnectError: "connecting to"}
         root = chain[-1]
-        detail = _os_reason(root) if isinstance(root, OSError) else str(exc)
+        detail = os_reason(root) if isinstance(root, OSError) else str(exc)
         return _AttemptFailed(f"connection error {what[type(exc)]} {host}: {detail or type(exc).__name__}")
     return _AttemptFailed(f"request to {host} failed: {type(exc).__name__}: {exc}")
 

@@ -1,13 +1,14 @@
 """Protobuf-JSON as Santa's sync client writes it (spec §2.3): protobuf's MessageToJsonString
 escaping and double formatting for the default variant, NSJSONSerialization's for [G-JSON];
-and the anti-XSSI prefix a server may put before a response."""
+the anti-XSSI prefix a server may put before a response; and the non-JSON literals (`NaN`,
+`Infinity`) that Santa's response readers refuse."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from santacore.events import DEFAULT_VARIANT, Variant
 
@@ -141,3 +142,8 @@ def strip_xssi(body: bytes) -> bytes:
         if body.startswith(prefix):
             return body[len(prefix) :]
     return body
+
+
+def reject_constant(name: str) -> Any:
+    """`json.loads(parse_constant=...)`: neither protobuf's nor NSJSONSerialization's parser takes `NaN`/`Infinity`."""
+    raise ValueError(f"{name} is not JSON")

@@ -19,9 +19,7 @@ carries the test server's "Connection reset by peer" tracebacks: the client clos
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import os
 import re
 import sqlite3
 import time
@@ -32,21 +30,17 @@ from typing import Any
 
 import pytest
 
-from santacore.config import Config, load_config
+from santacore.config import Config
 from santacore.decisions import ClientMode, Decision
 from santacore.event_store import EventStore
 from santacore.events import StoredEvent
-from santacore.execution import store_events
 from santacore.rule_store import RuleStore
 from santacore.rules import Rule, RuleState, RuleType
-from santacore.sync.host import HostFacts
-from santacore.sync.stages import SyncContext, SyncResult, SyncStatus, full_sync
+from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import SyncState, load_state
-from santacore.sync.transport import RetryPolicy, Transport
 from santacore.testing.server import FaultKind, SyncServer
+from tests.sync_client import MACHINE, NO_SLEEP, SyncTestClient, write_config
 
-MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
-NO_SLEEP = RetryPolicy(sleep=lambda seconds: None)
 ATTEMPTS = NO_SLEEP.attempts  # Santa's 5 (§2.4)
 MAX_RESPONSE_BYTES = 64 * 1024  # small, so the "oversized" fault is cheap
 STAGES = ("preflight", "eventupload", "ruledownload", "postflight")
@@ -88,42 +82,22 @@ def wire_rule(i: int) -> dict[str, Any]:
 LOCAL_RULE = Rule.create(hashlib.sha256(b"local-rule").hexdigest(), RuleType.BINARY, RuleState.ALLOW)
 
 
-@dataclass
-class Client:
-    config: Config
-    state_path: str
-    timeout: float = 5.0
+class Client(SyncTestClient):
+    """The names these tests use, over the shared sync test client, with a small response limit."""
+
+    def __init__(self, config: Config, timeout: float = 5.0) -> None:
+        super().__init__(config)
+        self.timeout = timeout
 
     def sync(self, server: SyncServer) -> SyncResult:
-        with (
-            Transport.from_config(
-                self.config, MACHINE, retry=NO_SLEEP, timeout=self.timeout, max_response_bytes=MAX_RESPONSE_BYTES
-            ) as transport,
-            EventStore(self.config.events_db) as events,
-            RuleStore(self.config.rules_db) as rules,
-        ):
-            ctx = SyncContext(
-                config=self.config,
-                machine_id=MACHINE,
-                transport=transport,
-                events=events,
-                rules=rules,
-                facts=HostFacts(hostname="host", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2"),
-            )
-            return full_sync(ctx, state_path=self.state_path)
-
-    def queue(self, events: list[StoredEvent]) -> None:
-        with EventStore(self.config.events_db) as store:
-            store_events(store, events)
+        return self.run_sync(timeout=self.timeout, max_response_bytes=MAX_RESPONSE_BYTES)
 
     def pending(self) -> list[str]:
         """file_sha256 of every pending event."""
-        with EventStore(self.config.events_db) as store:
-            return [StoredEvent.from_record(r.data).file_sha256 for batch in store.pending(100) for r in batch]
+        return self.pending_sha256()
 
     def rules(self) -> set[tuple[str, int, int]]:
-        with RuleStore(self.config.rules_db) as store:
-            return {(r.identifier, int(r.type), int(r.state)) for r in store.rules()}
+        return {(r.identifier, int(r.type), int(r.state)) for r in self.stored_rules()}
 
     def add_local_rule(self, rule: Rule) -> None:
         with RuleStore(self.config.rules_db) as store:
@@ -141,13 +115,7 @@ class Client:
 
 
 def make_client(tmp_path: Path, server: SyncServer, *, timeout: float = 5.0) -> Client:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config_file = tmp_path / "santacore.toml"
-    config_file.write_text(
-        f'SyncBaseURL = "{server.base_url}"\nMachineID = "{MACHINE}"\nStateDirectory = "{tmp_path / "state"}"\n'
-    )
-    config = load_config(config_file, environ={})
-    return Client(config, os.fspath(config.sync_state_path), timeout)
+    return Client(write_config(tmp_path, server), timeout)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,7 +359,7 @@ def test_fault(tmp_path: Path, stage: str, case: FaultCase) -> None:
 
         # And the next sync, the fault gone, delivers the rest and applies the rules.
         server.faults.clear()
-        again = dataclasses.replace(client, timeout=5.0).sync(server)
+        again = Client(client.config, timeout=5.0).sync(server)
         assert again.status is SyncStatus.SUCCESS, (again.error, again.log)
         assert client.pending() == []
         assert {e["file_sha256"] for e in server.events[MACHINE]} == {e.file_sha256 for e in events}

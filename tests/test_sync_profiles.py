@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from santacore.config import Config, load_config
+from santacore.config import Config
 from santacore.decisions import ClientMode, Decision
-from santacore.event_store import EventStore
 from santacore.events import StoredEvent, Variant, upload_body
-from santacore.execution import store_events
-from santacore.rule_store import RuleStore
-from santacore.sync.host import HostFacts, default_santa_version
+from santacore.sync.host import default_santa_version
 from santacore.sync.protocol import SyncType
-from santacore.sync.stages import SyncContext, SyncResult, SyncStatus, full_sync
+from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import effective_config, load_state
-from santacore.sync.transport import RetryPolicy, Transport
 from santacore.sync.wire import encode_json
 from santacore.testing.server import RecordedRequest, SyncServer, _Reply
+from tests.sync_client import FACTS, MACHINE, SyncTestClient, write_config
 
-MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
-NO_SLEEP = RetryPolicy(sleep=lambda seconds: None)
-FACTS = HostFacts(hostname="host", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2")
 SECRET = "s3cret-enrollment"
 COUNT_KEYS = ("binary", "certificate", "compiler", "transitive", "teamid", "signingid", "cdhash")
 
@@ -124,54 +116,29 @@ class RecordingServer(SyncServer):
 # Client helpers
 
 
-@dataclass
-class Client:
-    config: Config
-    state_path: str
-    variant: Variant = Variant.GOOGLE
+class Client(SyncTestClient):
+    """The names these tests use, over the shared sync test client, syncing in one wire variant."""
+
+    def __init__(self, config: Config, variant: Variant = Variant.GOOGLE) -> None:
+        super().__init__(config)
+        self.variant = variant
 
     def sync(self) -> SyncResult:
-        with (
-            Transport.from_config(self.config, MACHINE, retry=NO_SLEEP, timeout=5) as transport,
-            EventStore(self.config.events_db) as events,
-            RuleStore(self.config.rules_db) as rules,
-        ):
-            ctx = SyncContext(
-                config=self.config,
-                machine_id=MACHINE,
-                transport=transport,
-                events=events,
-                rules=rules,
-                facts=FACTS,
-                variant=self.variant,
-            )
-            return full_sync(ctx, state_path=self.state_path)
-
-    def queue(self, events: list[StoredEvent]) -> None:
-        with EventStore(self.config.events_db) as store:
-            store_events(store, events)
+        return self.run_sync(variant=self.variant)
 
     def pending(self) -> int:
-        with EventStore(self.config.events_db) as store:
-            return store.count()
+        return self.pending_count()
 
     def rule_count(self) -> int:
-        with RuleStore(self.config.rules_db) as store:
-            return len(store.rules())
+        return len(self.stored_rules())
 
 
 def make_client(
     tmp_path: Path, server: SyncServer, extra: str = "", variant: Variant = Variant.GOOGLE, *, clean_upload: bool = True
 ) -> Client:
     """`clean_upload`: SyncEnableCleanSyncEventUpload, so events go up whatever the sync type (§1.6, §9.3 item 4)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config_file = tmp_path / "santacore.toml"
-    config_file.write_text(
-        f'SyncBaseURL = "{server.base_url}"\nMachineID = "{MACHINE}"\nStateDirectory = "{tmp_path / "state"}"\n'
-        f"SyncEnableCleanSyncEventUpload = {str(clean_upload).lower()}\n{extra}"
-    )
-    config = load_config(config_file, environ={})
-    return Client(config, os.fspath(config.sync_state_path), variant)
+    config = write_config(tmp_path, server, f"SyncEnableCleanSyncEventUpload = {str(clean_upload).lower()}\n{extra}")
+    return Client(config, variant)
 
 
 # --------------------------------------------------------------------------------------------------

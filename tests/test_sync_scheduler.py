@@ -29,7 +29,6 @@ from santacore.event_store import EventStore
 from santacore.events import StoredEvent, execution_event
 from santacore.fileinfo import file_info
 from santacore.rule_store import RuleStore
-from santacore.sync.host import HostFacts
 from santacore.sync.protocol import SyncType
 from santacore.sync.scheduler import SyncDaemon
 from santacore.sync.stages import (
@@ -44,9 +43,9 @@ from santacore.sync.state import SyncState, load_state, save_state
 from santacore.sync.transport import Transport
 from santacore.testing.server import SyncServer
 from santacore.upload_backoff import UploadBackoff
-from tests.test_sync_stages import BINARYRULES, MACHINE, NO_SLEEP, Client, corpus_events, make_client, wire_rules
+from tests.sync_client import FACTS, MACHINE, NO_SLEEP
+from tests.test_sync_stages import BINARYRULES, Client, corpus_events, make_client, wire_rules
 
-FACTS = HostFacts(hostname="host", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2")
 APP = "registry/npm/node-notifier/10.0.1/vendor/mac.noindex/terminal-notifier.app"
 MAIN = "Contents/MacOS/terminal-notifier"
 

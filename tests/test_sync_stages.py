@@ -5,74 +5,41 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from santacore.config import Config, load_config
 from santacore.decisions import ClientMode
 from santacore.event_store import EventStore
 from santacore.events import StoredEvent, file_event
-from santacore.execution import store_events
 from santacore.fileinfo import file_info
 from santacore.rule_store import RuleStore
 from santacore.rules import Rule, RuleState, RuleType
-from santacore.sync.host import HostFacts
 from santacore.sync.protocol import SyncType
-from santacore.sync.stages import SyncContext, SyncResult, SyncStatus, full_sync, request_sync_type
+from santacore.sync.stages import SyncResult, SyncStatus, request_sync_type
 from santacore.sync.state import load_state
-from santacore.sync.transport import RetryPolicy, Transport
 from santacore.testing.server import SyncServer
+from tests.sync_client import MACHINE, SyncTestClient, write_config
 
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
-MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
-NO_SLEEP = RetryPolicy(sleep=lambda seconds: None)
 
 
-@dataclass
-class Client:
-    config: Config
-    state_path: str
+class Client(SyncTestClient):
+    """The names these tests use, over the shared sync test client."""
 
     def sync(self, server: SyncServer, *, machine_id: str = MACHINE) -> SyncResult:
-        with (
-            Transport.from_config(self.config, machine_id, retry=NO_SLEEP, timeout=5) as transport,
-            EventStore(self.config.events_db) as events,
-            RuleStore(self.config.rules_db) as rules,
-        ):
-            ctx = SyncContext(
-                config=self.config,
-                machine_id=machine_id,
-                transport=transport,
-                events=events,
-                rules=rules,
-                facts=HostFacts(hostname="host", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2"),
-            )
-            return full_sync(ctx, state_path=self.state_path)
-
-    def queue(self, events: list[StoredEvent]) -> None:
-        with EventStore(self.config.events_db) as store:
-            store_events(store, events)
+        return self.run_sync(machine_id=machine_id)
 
     def pending(self) -> int:
-        with EventStore(self.config.events_db) as store:
-            return store.count()
+        return self.pending_count()
 
     def rules(self) -> list[Rule]:
-        with RuleStore(self.config.rules_db) as store:
-            return store.rules()
+        return self.stored_rules()
 
 
 def make_client(tmp_path: Path, server: SyncServer, extra: str = "") -> Client:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config_file = tmp_path / "santacore.toml"
-    config_file.write_text(
-        f'SyncBaseURL = "{server.base_url}"\nMachineID = "{MACHINE}"\nStateDirectory = "{tmp_path / "state"}"\n{extra}'
-    )
-    config = load_config(config_file, environ={})
-    return Client(config, os.fspath(config.sync_state_path))
+    return Client(write_config(tmp_path, server, extra))
 
 
 @pytest.fixture
@@ -255,21 +222,7 @@ def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol
     with SyncServer(rules=wire_rules(corpus, "badbinary")) as srv:
         client = make_client(tmp_path, srv, f'SyncProtocol = "{protocol}"\n')
         client.queue(corpus_events(corpus, 2))
-        with (
-            Transport.from_config(client.config, MACHINE, retry=NO_SLEEP, timeout=5) as transport,
-            EventStore(client.config.events_db) as events,
-            RuleStore(client.config.rules_db) as rules,
-        ):
-            ctx = SyncContext(
-                config=client.config,
-                machine_id=MACHINE,
-                transport=transport,
-                events=events,
-                rules=rules,
-                facts=HostFacts(hostname="host", os_version="14.6.1", os_build="23G93"),
-                variant=Variant(client.config.sync_protocol.value),
-            )
-            result = full_sync(ctx, state_path=client.state_path)
+        result = client.run_sync(variant=Variant(client.config.sync_protocol.value))
         assert result.status is SyncStatus.SUCCESS, (protocol, result.error, result.log)
         assert result.events_uploaded == 2 and result.rules_applied == 1
         pre = srv.requests_for("preflight")[0]

@@ -435,9 +435,20 @@ ABSENT = None
 COMBINATIONS = list(itertools.product((ABSENT, *STORABLE), repeat=len(PRECEDENCE)))
 
 
+# Transitive rules are stamped "now" unless told; one fixed stamp keeps rules built twice equal
+# even when a second ticks over between the two builds.
+TRANSITIVE_STAMP = 800_000_000
+
+
 def combination_rules(states: tuple[RuleState | None, ...]) -> list[Rule]:
     return [
-        rule(t, s, custom_msg=f"{t.wire}/{s.name}", custom_url=f"u/{t.wire}")
+        rule(
+            t,
+            s,
+            custom_msg=f"{t.wire}/{s.name}",
+            custom_url=f"u/{t.wire}",
+            timestamp=TRANSITIVE_STAMP if s is RuleState.ALLOW_TRANSITIVE else None,
+        )
         for t, s in zip(PRECEDENCE, states, strict=True)
         if s is not None
     ]

@@ -5,7 +5,7 @@
 For each event count and each server batch size:
 
 1. queue that many synthetic events in a fresh events.db (cheap `StoredEvent`s whose digests are
-   SHA-256/SHA-1 of a counter, stored with `santacore.execution.store_events` in chunks);
+   SHA-256/SHA-1 of a counter, stored with `santacore.santad.execution.store_events` in chunks);
 2. start a `SyncServer` (google profile, no rules) answering preflight with that `batch_size`;
 3. run one full sync in a fresh child interpreter (``python -m benches.sync_load --child CONFIG``), under
    ``/usr/bin/time`` where present so the child's peak RSS is its own (``os.wait4`` would report the
@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from santacore.config import load_config
-from santacore.decisions import Decision
-from santacore.event_store import EventStore
-from santacore.events import Certificate, StoredEvent
-from santacore.execution import store_events
-from santacore.rule_store import RuleStore
+from santacore.config.settings import load_config
+from santacore.santad.decisions import Decision
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import Certificate, StoredEvent
+from santacore.santad.execution import store_events
+from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, SyncStatus, full_sync
 from santacore.sync.transport import Transport

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from santacore.config import Config, load_config
-from santacore.event_store import EventStore
-from santacore.events import DEFAULT_VARIANT, StoredEvent, Variant
-from santacore.execution import store_events
-from santacore.rule_store import RuleStore
-from santacore.rules import Rule
+from santacore.config.settings import Config, load_config
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import DEFAULT_VARIANT, StoredEvent, Variant
+from santacore.santad.execution import store_events
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import Rule
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, SyncResult, full_sync
 from santacore.sync.transport import RetryPolicy, Transport

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from santacore.cli import main
-from santacore.event_store import EventRow, EventStore
-from santacore.events import StoredEvent
-from santacore.fileinfo import file_info
-from santacore.rule_store import RuleStore
-from santacore.rules import Rule, RuleState, RuleType
+from santacore.identity.fileinfo import file_info
+from santacore.santad.event_store import EventRow, EventStore
+from santacore.santad.events import StoredEvent
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import Rule, RuleState, RuleType
 
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
 COMMON = "santa/northpolesec/common/testdata"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from santacore.cli import main
-from santacore.config import Config, load_config
-from santacore.decisions import ClientMode
+from santacore.config.settings import Config, load_config
+from santacore.santad.decisions import ClientMode
 
 SYNC_URL = "https://sync.example.com/santa"
 OWNER = 'Ada "the admin" Lovelace\t\\ops\\'  # quotes, a tab and backslashes survive the TOML round trip

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from santacore.cli import main
-from santacore.event_store import EventRow, EventStore
-from santacore.events import StoredEvent
-from santacore.fileinfo import file_info
+from santacore.identity.fileinfo import file_info
+from santacore.santad.event_store import EventRow, EventStore
+from santacore.santad.events import StoredEvent
 
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
 COMMON = "santa/northpolesec/common/testdata"

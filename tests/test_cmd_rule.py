@@ -2,7 +2,7 @@
 type by identifier and by path, normalisation, santactl's validation messages, custom messages,
 --list / --export / --import (with --clean / --clean-all), central management and a foreign rules.db.
 
-Every value comes from the corpus manifest or `santacore.fileinfo.file_info`; every store lives in tmp_path."""
+Every value comes from the corpus manifest or `santacore.identity.fileinfo.file_info`; every store lives in tmp_path."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from santacore.cli import main
-from santacore.fileinfo import FileInfo, file_info
-from santacore.rule_store import RuleStore
-from santacore.rules import Rule, RuleState, RuleType
+from santacore.identity.fileinfo import FileInfo, file_info
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import Rule, RuleState, RuleType
 
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
 CENTRAL = "(SyncBaseURL/StaticRules is set, rules are managed centrally.)"

@@ -4,7 +4,7 @@ Expected values are read from the corpus manifest (`slices[*].signing_chain`, `s
 `secure_signing_time`, the `certificates` of the certificate files, and every comparable
 `santa_facts` entry about certificates); nothing expected is written here. Each slice's
 SuperBlob is located with LIEF and split with a minimal parser of this file's own (spec §7.3),
-independent of `santacore.codesign`. Tampered inputs are built at run time from the real ones.
+independent of `santacore.identity.codesign`. Tampered inputs are built at run time from the real ones.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from santacore.cms import (
+from santacore.errors import SignatureError
+from santacore.identity.cms import (
     DEVELOPMENT_SIGNING_OIDS,
     PRODUCTION_SIGNING_OIDS,
     CertificateInfo,
@@ -45,7 +46,6 @@ from santacore.cms import (
     signing_chain,
     verify_cms,
 )
-from santacore.errors import SignatureError
 from tests.conftest import corpus_path
 
 SUPERBLOB_MAGIC = 0xFADE0CC0
@@ -86,7 +86,7 @@ EXPECTED_CERT_FACTS = 68
 SELF_SIGNED_TEST_SIGNERS = {"goodcert", "badcert"}  # santad/testdata/binaryrules: self-signed test certificates
 
 
-# --- extracting CMS blobs from the corpus (independent of santacore.codesign) ---------------------------------
+# --- extracting CMS blobs from the corpus (independent of santacore.identity.codesign) ---
 
 
 def superblob_slots(superblob: bytes) -> dict[int, bytes]:
@@ -513,7 +513,7 @@ def test_malformed_certificates_raise_signature_error(corpus: Path, tmp_path: Pa
 
 
 def test_shipped_apple_roots_match_their_readme() -> None:
-    readme = Path(__file__).resolve().parent.parent / "python/santacore/data/apple_roots/README.md"
+    readme = Path(__file__).resolve().parent.parent / "python/santacore/identity/apple_roots/README.md"
     listed = dict(re.findall(r"\| `([^`]+\.cer)` \|[^|]*\| `([0-9a-f]{64})` \|", readme.read_text(encoding="utf-8")))
     roots = apple_roots()
     assert {root.name: root.info.sha256 for root in roots} == listed
@@ -761,8 +761,8 @@ def test_certificates_are_their_embedded_bytes(cases: list[Case]) -> None:
 
 
 def test_codesign_module_agrees(cases: list[Case]) -> None:
-    """santacore.codesign's SuperBlob parser hands over the same CMS bytes as this test's own reader."""
-    from santacore.codesign import parse_superblob
+    """santacore.identity.codesign's SuperBlob parser hands over the same CMS bytes as this test's own reader."""
+    from santacore.identity.codesign import parse_superblob
 
     case = case_named(cases, "santactl_2026.4.csblob")
     parsed = parse_superblob(Path(corpus_path() / case.path).read_bytes())

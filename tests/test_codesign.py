@@ -1,4 +1,4 @@
-"""Embedded code signatures (santacore.codesign) against the corpus manifest, Apple's rules, and hostile input.
+"""Embedded code signatures (santacore.identity.codesign) against the corpus manifest, Apple's rules, and hostile input.
 
 (a) every slice of every corpus file: signed or not, and every signing field the manifest records, plus the raw
     `santactl_2026.4.csblob` SuperBlob; the number of fields compared is checked;
@@ -26,9 +26,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from santacore import _core
-from santacore import codesign as cs
-from santacore.codesign import CodeDirectory, EmbeddedSignature, parse_superblob
 from santacore.errors import SignatureError
+from santacore.identity import codesign as cs
+from santacore.identity.codesign import CodeDirectory, EmbeddedSignature, parse_superblob
 
 lief.logging.disable()
 

@@ -1,4 +1,4 @@
-"""santacore.config: the TOML file (Santa's key names), defaults, errors, and importing Santa's profiles.
+"""santacore.config.settings: the TOML file (Santa's key names), defaults, errors, and importing Santa's profiles.
 
 Profiles are built here with plistlib in the shapes Santa's deployments use: a .mobileconfig with a
 `com.northpolesec.santa` / `com.google.santa` payload, the older `com.apple.ManagedClient.preferences`
@@ -25,7 +25,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from santacore.config import (
+from santacore.config.profile import ProfileImport, import_profile, read_profile, render_toml, write_config
+from santacore.config.settings import (
     CONFIG_ENV,
     PROTECTED_HEADERS,
     Config,
@@ -34,9 +35,8 @@ from santacore.config import (
     default_state_directory,
     load_config,
 )
-from santacore.config_profile import ProfileImport, import_profile, read_profile, render_toml, write_config
-from santacore.decisions import ClientMode
 from santacore.errors import SantacoreError
+from santacore.santad.decisions import ClientMode
 
 
 class Writer(Protocol):
@@ -887,8 +887,8 @@ def test_profile_import_is_a_dataclass_with_plain_values(tmp_path: Path) -> None
 
 def test_sync_protocol_key(tmp_path: Path) -> None:
     """santacore's SyncProtocol picks the Santa release whose wire form the sync speaks."""
-    from santacore.config import SyncProtocol
-    from santacore.events import Variant
+    from santacore.config.settings import SyncProtocol
+    from santacore.santad.events import Variant
 
     path = tmp_path / "c.toml"
     assert load_config(None, environ={}).sync_protocol is SyncProtocol.GOOGLE

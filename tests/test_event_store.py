@@ -28,9 +28,8 @@ from pathlib import Path
 
 import pytest
 
-import santacore.event_store
 from santacore.errors import SantacoreError
-from santacore.event_store import (
+from santacore.santad.event_store import (
     APPLICATION_ID,
     EventRow,
     EventStore,
@@ -41,14 +40,11 @@ from santacore.event_store import (
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL/SIGSTOP")
 
-PKG_DIR = str(Path(santacore.event_store.__file__).parent)
-
-# The child imports only errors.py and event_store.py (not the package's __init__, which loads the hashing
-# engine and takes ~0.6 s) so that dozens of kill cycles fit in a few seconds.
+# The child imports only what the store needs (`import santacore` is lazy), so dozens of kill cycles fit in
+# a few seconds.
 _CHILD = r"""
-import hashlib, json, os, random, sys, time, types
-pkg = types.ModuleType("santacore"); pkg.__path__ = [sys.argv[1]]; sys.modules["santacore"] = pkg
-from santacore.event_store import EventRow, EventStore
+import hashlib, json, os, random, sys, time
+from santacore.santad.event_store import EventRow, EventStore
 
 def payload(idx, batch, n):
     h = hashlib.sha256(str(idx).encode()).hexdigest()
@@ -127,7 +123,7 @@ def make_row(idx: int, batch: str, n: int) -> EventRow:
 
 
 def spawn(mode: str, db: Path, ack: Path, seed: int, prefix: int = 0, limit: int = -1, flags: str = "-") -> Child:
-    args = [sys.executable, "-c", _CHILD, PKG_DIR, mode, str(db), str(ack), str(seed), str(prefix), str(limit), flags]
+    args = [sys.executable, "-c", _CHILD, "-", mode, str(db), str(ack), str(seed), str(prefix), str(limit), flags]
     with open(f"{ack}.err", "wb") as err:  # a file, not a pipe: a killed child leaves nothing to drain
         return Child(subprocess.Popen(args, stderr=err), ack)
 

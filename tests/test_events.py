@@ -21,11 +21,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from santacore import events as ev
-from santacore.bundle import hash_bundle
-from santacore.decisions import Decision
 from santacore.errors import SantacoreError
-from santacore.events import (
+from santacore.identity.bundle import hash_bundle
+from santacore.identity.fileinfo import FileInfo, file_info
+from santacore.santad import events as ev
+from santacore.santad.decisions import Decision
+from santacore.santad.events import (
     CS_HARD,
     CS_KILL,
     CS_SIGNED,
@@ -42,8 +43,7 @@ from santacore.events import (
     upload_body,
     with_bundle_fields,
 )
-from santacore.fileinfo import FileInfo, file_info
-from santacore.sessions import ExecutionContext, UtmpEntry, parse_utmp, sessions
+from santacore.santad.sessions import ExecutionContext, UtmpEntry, parse_utmp, sessions
 
 # §4.1: the event keys in proto field order, with their proto types.
 SPEC_EVENT_FIELDS = (

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from santacore import report
 from santacore.cli import main
 from santacore.errors import SantacoreError
-from santacore.fileinfo import FileInfoError, file_info
+from santacore.identity import report
+from santacore.identity.fileinfo import FileInfoError, file_info
 
 HOSTS = {"apple-silicon": "apple_silicon", "intel": "intel"}
 CODE_SIGNED_VALUES = {

@@ -1,4 +1,4 @@
-"""santacore.rule_store: rules.db as santad keeps it (spec §8.7), shared safely between processes."""
+"""santacore.santad.rule_store: rules.db as santad keeps it (spec §8.7), shared safely between processes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from santacore.errors import StoreError
-from santacore.rule_store import SCHEMA_VERSION, Cleanup, RuleCounts, RuleStore
-from santacore.rules import Identifiers, Rule, RuleError, RuleState, RuleType
+from santacore.santad.rule_store import SCHEMA_VERSION, Cleanup, RuleCounts, RuleStore
+from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType
 from tests.test_rules import BAD_IDENTIFIERS, CDHASH, CERT, SHA, SIGNING, TEAM
 
 ALLOW, BLOCK, SILENT, REMOVE, COMPILER, TRANSITIVE = (
@@ -474,8 +474,8 @@ def test_import_errors_change_nothing(store: RuleStore, db_path: Path, tmp_path:
 WRITER = textwrap.dedent(
     """
     import sys
-    from santacore.rule_store import RuleStore
-    from santacore.rules import Identifiers, Rule, RuleState, RuleType
+    from santacore.santad.rule_store import RuleStore
+    from santacore.santad.rules import Identifiers, Rule, RuleState, RuleType
     path, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     with RuleStore(path) as store:
         print(int(store.created_fresh), flush=True)

@@ -1,4 +1,4 @@
-"""santacore.rules: identifiers, the wire form, and santad's decision (spec §8.1–§8.6)."""
+"""santacore.santad.rules: identifiers, the wire form, and santad's decision (spec §8.1–§8.6)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from santacore.decisions import ClientMode, Decision
-from santacore.fileinfo import file_info
-from santacore.policy import (
+from santacore.identity.fileinfo import file_info
+from santacore.santad.decisions import ClientMode, Decision
+from santacore.santad.policy import (
     DecisionResult,
     compile_path_regex,
     decide,
@@ -21,8 +21,8 @@ from santacore.policy import (
     find_rule,
     would_block_in_lockdown,
 )
-from santacore.rule_store import RuleStore
-from santacore.rules import (
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import (
     APPLE_EPOCH,
     CS_DEV_CODE,
     CS_HARD,

@@ -30,12 +30,12 @@ from typing import Any
 
 import pytest
 
-from santacore.config import Config
-from santacore.decisions import ClientMode, Decision
-from santacore.event_store import EventStore
-from santacore.events import StoredEvent
-from santacore.rule_store import RuleStore
-from santacore.rules import Rule, RuleState, RuleType
+from santacore.config.settings import Config
+from santacore.santad.decisions import ClientMode, Decision
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import StoredEvent
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import SyncState, load_state
 from santacore.testing.server import FaultKind, SyncServer

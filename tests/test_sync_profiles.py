@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from santacore.config import Config
-from santacore.decisions import ClientMode, Decision
-from santacore.events import StoredEvent, Variant, upload_body
+from santacore.config.settings import Config
+from santacore.santad.decisions import ClientMode, Decision
+from santacore.santad.events import StoredEvent, Variant, upload_body
 from santacore.sync.host import default_santa_version
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from santacore.bundle import hash_bundle
-from santacore.decisions import ClientMode, Decision
 from santacore.errors import SyncError
-from santacore.events import (
+from santacore.identity.bundle import hash_bundle
+from santacore.identity.fileinfo import file_info
+from santacore.santad.decisions import ClientMode, Decision
+from santacore.santad.events import (
     CS_HARD,
     CS_KILL,
     CS_SIGNED,
@@ -31,10 +32,9 @@ from santacore.events import (
     execution_event,
     upload_body,
 )
-from santacore.fileinfo import file_info
-from santacore.rule_store import RuleCounts
-from santacore.rules import Rule, RuleState, RuleType
-from santacore.sessions import ExecutionContext
+from santacore.santad.rule_store import RuleCounts
+from santacore.santad.rules import Rule, RuleState, RuleType
+from santacore.santad.sessions import ExecutionContext
 from santacore.sync import host
 from santacore.sync import protocol as p
 from santacore.sync.protocol import (

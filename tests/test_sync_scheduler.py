@@ -20,15 +20,16 @@ from typing import Any
 
 import pytest
 
-from santacore.bundle import BundleHash, hash_bundle
 from santacore.commands import syncd
 from santacore.commands.sync import sync_lock
-from santacore.config import Config
-from santacore.decisions import Decision
-from santacore.event_store import EventStore
-from santacore.events import StoredEvent, execution_event
-from santacore.fileinfo import file_info
-from santacore.rule_store import RuleStore
+from santacore.config.settings import Config
+from santacore.identity.bundle import BundleHash, hash_bundle
+from santacore.identity.fileinfo import file_info
+from santacore.santad.decisions import Decision
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import StoredEvent, execution_event
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.protocol import SyncType
 from santacore.sync.scheduler import SyncDaemon
 from santacore.sync.stages import (
@@ -42,7 +43,6 @@ from santacore.sync.stages import (
 from santacore.sync.state import SyncState, load_state, save_state
 from santacore.sync.transport import Transport
 from santacore.testing.server import SyncServer
-from santacore.upload_backoff import UploadBackoff
 from tests.sync_client import FACTS, MACHINE, NO_SLEEP
 from tests.test_sync_stages import BINARYRULES, Client, corpus_events, make_client, wire_rules
 

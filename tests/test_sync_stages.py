@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from santacore.decisions import ClientMode
-from santacore.event_store import EventStore
-from santacore.events import StoredEvent, file_event
-from santacore.fileinfo import file_info
-from santacore.rule_store import RuleStore
-from santacore.rules import Rule, RuleState, RuleType
+from santacore.identity.fileinfo import file_info
+from santacore.santad.decisions import ClientMode
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import StoredEvent, file_event
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus, request_sync_type
 from santacore.sync.state import load_state
@@ -217,7 +217,7 @@ def test_kill_9_mid_upload_loses_nothing(corpus: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("protocol", ["google-json", "northpolesec", "google-2024.6"])
 def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol: str) -> None:
     """`SyncProtocol` switches the whole sync to another release's wire form (§9.1)."""
-    from santacore.events import Variant
+    from santacore.santad.events import Variant
 
     with SyncServer(rules=wire_rules(corpus, "badbinary")) as srv:
         client = make_client(tmp_path, srv, f'SyncProtocol = "{protocol}"\n')

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from santacore.config import load_config
-from santacore.decisions import ClientMode
+from santacore.config.settings import load_config
 from santacore.errors import StoreError
+from santacore.santad.decisions import ClientMode
 from santacore.sync.protocol import SyncType
 from santacore.sync.state import SyncState, effective_config, load_state, save_state
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from santacore import __version__
-from santacore.config import Config
+from santacore.config.settings import Config
 from santacore.errors import SyncError, SyncHTTPError
 from santacore.sync.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from santacore.upload_backoff import DEFAULT_CAPACITY, DEFAULT_WINDOW, UploadBackoff
+from santacore.santad.upload_backoff import DEFAULT_CAPACITY, DEFAULT_WINDOW, UploadBackoff
 
 SHA_A, SHA_B, BUNDLE = "a" * 64, "b" * 64, "c" * 64
 

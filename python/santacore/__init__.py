@@ -3,7 +3,16 @@
 `hash_bundle` resolves and hashes the bundle Santa would hash for a path; `hash_tree`
 hashes any directory the same way; `sniff_macho` reads one file's Mach-O headers;
 `file_info` is a file's full identity (hashes, signing IDs, cdhash, certificate chain), verified.
+
+Importing santacore loads the Rust engine only. Every other public name is imported from its
+module the first time it is used (PEP 562), so a command pays only for what it touches: hashing
+never loads LIEF or cryptography, a sync never loads LIEF.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from santacore._core import (
     BinaryFile,
@@ -20,24 +29,66 @@ from santacore._core import (
     sniff_macho,
     sniff_macho_bytes,
 )
-from santacore.bundle import (
-    Bundle,
-    BundleHash,
-    ancestor_bundle,
-    bundle_at,
-    hash_bundle,
-    nearest_bundle,
-    resolve_bundle_root,
-)
-from santacore.config import Config, ConfigError, load_config
-from santacore.decisions import ClientMode, Decision
 from santacore.errors import BundleError, MachOError, NotABundleError, SantacoreError, SignatureError, StoreError
-from santacore.event_store import EventRow, EventStore
-from santacore.events import StoredEvent, bundle_events, execution_event, file_event, upload_body
-from santacore.fileinfo import FileInfo, FileInfoError, SliceSigning, file_info
-from santacore.policy import DecisionResult, decide, decide_for_file
-from santacore.rule_store import RuleStore
-from santacore.rules import Identifiers, Rule, RuleError, RuleState, RuleType
+
+if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ below imports these on first use
+    from santacore.config.settings import Config, ConfigError, load_config
+    from santacore.identity.bundle import (
+        Bundle,
+        BundleHash,
+        ancestor_bundle,
+        bundle_at,
+        hash_bundle,
+        nearest_bundle,
+        resolve_bundle_root,
+    )
+    from santacore.identity.fileinfo import FileInfo, FileInfoError, SliceSigning, file_info
+    from santacore.santad.decisions import ClientMode, Decision
+    from santacore.santad.event_store import EventRow, EventStore
+    from santacore.santad.events import StoredEvent, bundle_events, execution_event, file_event, upload_body
+    from santacore.santad.policy import DecisionResult, decide, decide_for_file
+    from santacore.santad.rule_store import RuleStore
+    from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType
+
+# Public name -> the module that defines it (imported on first access).
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("Config", "ConfigError", "load_config"), "santacore.config.settings"),
+    **dict.fromkeys(
+        (
+            "Bundle",
+            "BundleHash",
+            "ancestor_bundle",
+            "bundle_at",
+            "hash_bundle",
+            "nearest_bundle",
+            "resolve_bundle_root",
+        ),
+        "santacore.identity.bundle",
+    ),
+    **dict.fromkeys(("FileInfo", "FileInfoError", "SliceSigning", "file_info"), "santacore.identity.fileinfo"),
+    **dict.fromkeys(("ClientMode", "Decision"), "santacore.santad.decisions"),
+    **dict.fromkeys(("EventRow", "EventStore"), "santacore.santad.event_store"),
+    **dict.fromkeys(
+        ("StoredEvent", "bundle_events", "execution_event", "file_event", "upload_body"), "santacore.santad.events"
+    ),
+    **dict.fromkeys(("DecisionResult", "decide", "decide_for_file"), "santacore.santad.policy"),
+    "RuleStore": "santacore.santad.rule_store",
+    **dict.fromkeys(("Identifiers", "Rule", "RuleError", "RuleState", "RuleType"), "santacore.santad.rules"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'santacore' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BinaryFile",

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 
-from santacore import __version__, report
-from santacore.commands import bundleinfo, check, eventupload, fileinfo, rule, syncd
-from santacore.commands import config as config_cmd
-from santacore.commands import sync as sync_cmd
+from santacore import __version__
+from santacore.identity.report import KEYS as FILEINFO_KEYS
 
 
 def _positive_int(text: str) -> int:
@@ -44,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundleinfo_cmd.add_argument(
         "--blake3", action="store_true", help="also compute BLAKE3 of every binary, same read pass"
     )
-    bundleinfo_cmd.set_defaults(run=bundleinfo.run)
+    bundleinfo_cmd.set_defaults(run="bundleinfo:run")
 
     fileinfo_cmd = commands.add_parser(
         "fileinfo",
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     fileinfo_cmd.add_argument("paths", nargs="+", metavar="PATH")
     fileinfo_cmd.add_argument("--json", action="store_true", help="one JSON object per file (snake_case keys)")
     fileinfo_cmd.add_argument(
-        "--key", action="append", choices=report.KEYS, metavar="KEY", help="print only this key (repeatable)"
+        "--key", action="append", choices=FILEINFO_KEYS, metavar="KEY", help="print only this key (repeatable)"
     )
     fileinfo_cmd.add_argument("--arch", help="report this slice of a universal binary")
     fileinfo_cmd.add_argument(
@@ -64,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="apple-silicon",
         help="the Mac whose slice choice to follow for universal binaries (default: apple-silicon)",
     )
-    fileinfo_cmd.set_defaults(run=fileinfo.run)
+    fileinfo_cmd.set_defaults(run="fileinfo:run")
 
     rule_cmd = commands.add_parser(
         "rule",
@@ -99,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     rule_cmd.add_argument("--clean", action="store_true", help="with --import: first remove non-transitive rules")
     rule_cmd.add_argument("--clean-all", action="store_true", help="with --import: first remove every rule")
     rule_cmd.add_argument("--force", action="store_true", help="modify rules even when managed centrally")
-    rule_cmd.set_defaults(run=rule.run)
+    rule_cmd.set_defaults(run="rule:run")
 
     check_cmd = commands.add_parser(
         "check",
@@ -114,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload", action="store_true", help="with --record: upload a denial at once, as santad does (§5.4)"
     )
     check_cmd.add_argument("--json", action="store_true", help="print the decision as JSON")
-    check_cmd.set_defaults(run=check.run)
+    check_cmd.set_defaults(run="check:run")
 
     upload = commands.add_parser(
         "eventupload",
@@ -128,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--bundles", action="store_true", help="also hash each file's bundle: its BUNDLE_BINARY events")
     upload.add_argument("--dry-run", action="store_true", help="store nothing; report what would be queued")
     upload.add_argument("--json", action="store_true", help="with --dry-run: print the eventupload request body")
-    upload.set_defaults(run=eventupload.run)
+    upload.set_defaults(run="eventupload:run")
 
     sync = commands.add_parser(
         "sync",
@@ -141,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
     clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")
-    sync.set_defaults(run=sync_cmd.run)
+    sync.set_defaults(run="sync:run")
 
     syncd_cmd = commands.add_parser(
         "syncd",
@@ -161,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds before the first full sync (default: 15, as Santa)",
     )
-    syncd_cmd.set_defaults(run=syncd.run)
+    syncd_cmd.set_defaults(run="syncd:run")
 
     testing = commands.add_parser("testing", help="testing aids: a conformant sync server on loopback")
     testing_commands = testing.add_subparsers(dest="testing_command", required=True, metavar="ACTION")
@@ -169,12 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", add_help=False, help="start santacore.testing.SyncServer (options: --help after serve)"
     )
     serve.add_argument("serve_args", nargs=argparse.REMAINDER)
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run="testing:run")
 
     config = commands.add_parser("config", help="show the configuration, or import Santa's profile")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     show = config_commands.add_parser("show", parents=[settings], help="print the configuration in force as TOML")
-    show.set_defaults(run=config_cmd.run_show)
+    show.set_defaults(run="config:run_show")
     imp = config_commands.add_parser(
         "import",
         help="convert Santa's .mobileconfig / .plist into santacore's TOML",
@@ -184,14 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("profile", metavar="PROFILE")
     imp.add_argument("--output", "-o", metavar="FILE", help="write the TOML here (mode 0600) instead of stdout")
     imp.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    imp.set_defaults(run=config_cmd.run_import)
+    imp.set_defaults(run="config:run_import")
     return parser
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from santacore.testing.server import serve  # testing aid: imported only when asked for
-
-    return serve(list(args.serve_args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:2] == ["testing", "serve"]:
         # The server has its own options (`santacore testing serve --help`); hand them over untouched.
-        return _serve(argparse.Namespace(serve_args=arguments[2:]))
+        return _command("testing:run")(argparse.Namespace(serve_args=arguments[2:]))
     parser = build_parser()
     args = parser.parse_args(arguments)
     if getattr(args, "json", False) and args.command == "eventupload" and not args.dry_run:
@@ -211,8 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("rule: --clean and --clean-all go with --import FILE")
     if args.command == "rule" and args.clean and args.clean_all:
         parser.error("rule: choose one of --clean and --clean-all")
-    run: Callable[[argparse.Namespace], int] = args.run
-    return run(args)
+    return _command(args.run)(args)
+
+
+def _command(run: str) -> Callable[[argparse.Namespace], int]:
+    """A command's `run`, named "module:function" under santacore.commands and imported only now,
+    so that `santacore --help` or `bundleinfo` never load what `fileinfo` or `sync` need."""
+    module, function = run.split(":")
+    command: Callable[[argparse.Namespace], int] = getattr(import_module(f"santacore.commands.{module}"), function)
+    return command
 
 
 if __name__ == "__main__":

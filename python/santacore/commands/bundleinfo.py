@@ -7,12 +7,12 @@ import json
 import sys
 from typing import Any, TextIO
 
-from santacore import constants as C
 from santacore._core import BinaryFile
-from santacore.bundle import BundleHash, hash_bundle
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.progress import with_progress
 from santacore.errors import NotABundleError, SantacoreError
+from santacore.identity import constants as C
+from santacore.identity.bundle import BundleHash, hash_bundle
 
 EXIT_NOT_A_BUNDLE = 2
 

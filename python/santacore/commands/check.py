@@ -10,22 +10,22 @@ from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.sync import machine_id
-from santacore.config import Config, ConfigError, load_config
-from santacore.decisions import ClientMode, Decision
+from santacore.config.settings import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
-from santacore.event_store import EventStore
-from santacore.events import StoredEvent, Variant, execution_event
-from santacore.execution import store_events
-from santacore.fileinfo import FileInfo, FileInfoError, file_info
-from santacore.policy import DecisionResult, decide_for_file
-from santacore.rule_store import RuleStore
-from santacore.rules import Rule, check_message
-from santacore.sessions import ExecutionContext
+from santacore.identity.fileinfo import FileInfo, FileInfoError, file_info
+from santacore.santad.decisions import ClientMode, Decision
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import StoredEvent, Variant, execution_event
+from santacore.santad.execution import store_events
+from santacore.santad.policy import DecisionResult, decide_for_file
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import Rule, check_message
+from santacore.santad.sessions import ExecutionContext
+from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, upload_event_now
 from santacore.sync.state import effective_config, load_state
 from santacore.sync.transport import Transport
-from santacore.upload_backoff import UploadBackoff
 
 
 def evaluate(fi: FileInfo, config: Config, store: RuleStore) -> DecisionResult:

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config import ConfigError, load_config
-from santacore.config_profile import read_profile, render_toml, write_config
+from santacore.config.profile import read_profile, render_toml, write_config
+from santacore.config.settings import ConfigError, load_config
 from santacore.errors import SantacoreError
 
 

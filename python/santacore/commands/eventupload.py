@@ -10,15 +10,15 @@ import json
 import os
 import sys
 
-from santacore.bundle import hash_bundle
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.progress import with_progress
-from santacore.config import ConfigError, load_config
+from santacore.config.settings import ConfigError, load_config
 from santacore.errors import NotABundleError, SantacoreError
-from santacore.event_store import EventStore
-from santacore.events import StoredEvent, bundle_events, file_event, upload_body
-from santacore.execution import store_events
-from santacore.fileinfo import FileInfoError, file_info
+from santacore.identity.bundle import hash_bundle
+from santacore.identity.fileinfo import FileInfoError, file_info
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import StoredEvent, bundle_events, file_event, upload_body
+from santacore.santad.execution import store_events
 
 
 def expand(patterns: list[str]) -> tuple[list[str], list[str]]:

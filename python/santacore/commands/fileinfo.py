@@ -7,10 +7,10 @@ import json
 import sys
 from typing import Any
 
-from santacore import report
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.errors import SantacoreError
-from santacore.fileinfo import FileInfoError, file_info
+from santacore.identity import report
+from santacore.identity.fileinfo import FileInfoError, file_info
 
 
 def run(args: argparse.Namespace) -> int:

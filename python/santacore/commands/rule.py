@@ -7,11 +7,11 @@ import json
 import sys
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config import Config, ConfigError, load_config
+from santacore.config.settings import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
-from santacore.fileinfo import FileInfoError, file_info
-from santacore.rule_store import RuleStore
-from santacore.rules import (
+from santacore.identity.fileinfo import FileInfoError, file_info
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.rules import (
     Identifiers,
     Rule,
     RuleError,

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from santacore.commands import EXIT_ERROR
-from santacore.config import Config, ConfigError, load_config
+from santacore.config.settings import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
-from santacore.event_store import EventStore
-from santacore.events import Variant
-from santacore.rule_store import RuleStore
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import Variant
+from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncContext, SyncStatus, full_sync, request_sync_type

@@ -21,7 +21,7 @@ from typing import Any
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.sync import sync_settings
 from santacore.errors import SantacoreError
-from santacore.events import Variant
+from santacore.santad.events import Variant
 from santacore.sync.scheduler import DEFAULT_FIRST_SYNC_DELAY, SyncDaemon
 from santacore.sync.stages import SyncStatus
 

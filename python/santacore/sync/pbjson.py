@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from santacore.errors import SyncError
-from santacore.events import Variant
+from santacore.santad.events import Variant
 from santacore.sync.wire import reject_constant, strip_xssi
 
 __all__ = ["Schemas", "protobuf_document", "schemas"]

@@ -66,11 +66,11 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Final
 
-from santacore.decisions import ClientMode
 from santacore.errors import SyncError
-from santacore.events import DEFAULT_VARIANT, StoredEvent, Variant, upload_body
-from santacore.rule_store import RuleCounts
-from santacore.rules import Rule, RuleError
+from santacore.santad.decisions import ClientMode
+from santacore.santad.events import DEFAULT_VARIANT, StoredEvent, Variant, upload_body
+from santacore.santad.rule_store import RuleCounts
+from santacore.santad.rules import Rule, RuleError
 from santacore.sync.host import HostFacts, default_santa_version, linux_host_facts, parse_os_release
 from santacore.sync.legacy_json import legacy_document, ns_bool, ns_string, ns_uint
 from santacore.sync.pbjson import protobuf_document, schemas
@@ -250,7 +250,7 @@ def preflight_request(
 def eventupload_request(
     events: Iterable[StoredEvent], machine_id: str, variant: Variant = DEFAULT_VARIANT
 ) -> dict[str, Any]:
-    """The eventupload body (§3.2): `santacore.events.upload_body`, the one serialiser of events."""
+    """The eventupload body (§3.2): `santacore.santad.events.upload_body`, the one serialiser of events."""
     return upload_body(events, machine_id, variant=variant)
 
 

@@ -51,13 +51,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final
 
-from santacore.bundle import BundleHash, hash_bundle
 from santacore.commands.sync import machine_id as configured_machine_id
-from santacore.config import Config
+from santacore.config.settings import Config
 from santacore.errors import NotABundleError, StoreError, SyncError
-from santacore.event_store import EventStore
-from santacore.events import DEFAULT_VARIANT, StoredEvent, Variant
-from santacore.rule_store import RuleStore
+from santacore.identity.bundle import BundleHash, hash_bundle
+from santacore.santad.event_store import EventStore
+from santacore.santad.events import DEFAULT_VARIANT, StoredEvent, Variant
+from santacore.santad.rule_store import RuleStore
+from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
@@ -74,7 +75,6 @@ from santacore.sync.stages import (
 )
 from santacore.sync.state import SyncState, effective_config, load_state
 from santacore.sync.transport import RetryPolicy, Transport
-from santacore.upload_backoff import UploadBackoff
 
 __all__ = [
     "DEFAULT_FIRST_SYNC_DELAY",

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from santacore.bundle import BundleHash
-from santacore.config import Config
+from santacore.config.settings import Config
 from santacore.errors import SyncError
-from santacore.event_store import EventRow, EventStore, IdxCollisionError
-from santacore.events import (
+from santacore.identity.bundle import BundleHash
+from santacore.identity.fileinfo import Host
+from santacore.santad.event_store import EventRow, EventStore, IdxCollisionError
+from santacore.santad.events import (
     DEFAULT_VARIANT,
     EventDecodeError,
     StoredEvent,
@@ -33,17 +34,16 @@ from santacore.events import (
     new_idx,
     with_bundle_fields,
 )
-from santacore.execution import event_row
-from santacore.fileinfo import Host
-from santacore.rule_store import Cleanup, RuleStore
-from santacore.rules import Rule
+from santacore.santad.execution import event_row
+from santacore.santad.rule_store import Cleanup, RuleStore
+from santacore.santad.rules import Rule
+from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import PreflightResponse, SyncType
 from santacore.sync.state import SyncState, effective_config, load_state, save_state
 from santacore.sync.transport import Transport
 from santacore.sync.wire import encode_json
-from santacore.upload_backoff import UploadBackoff
 
 
 class SyncStatus(IntEnum):

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from santacore.config import Config
-from santacore.decisions import ClientMode
+from santacore.config.settings import Config
 from santacore.errors import StoreError
-from santacore.statedir import create_private_file, fsync_directory
+from santacore.santad.decisions import ClientMode
+from santacore.santad.statedir import create_private_file, fsync_directory
 from santacore.sync.protocol import SyncType
 
 

@@ -67,12 +67,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from santacore._core import __version__
-from santacore.config import PROTECTED_HEADERS
+from santacore.config.settings import PROTECTED_HEADERS
 from santacore.errors import SyncError, SyncHTTPError
 from santacore.sync.tls import ClientCert, StrPath, os_reason, ssl_context
 
 if TYPE_CHECKING:
-    from santacore.config import Config
+    from santacore.config.settings import Config
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",

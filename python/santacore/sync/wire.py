@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from santacore.events import DEFAULT_VARIANT, Variant
+from santacore.santad.events import DEFAULT_VARIANT, Variant
 
 
 def _escape_class(points: Iterable[int | tuple[int, int]]) -> re.Pattern[str]:

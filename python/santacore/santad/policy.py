@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from santacore.decisions import ALLOW_MASK, BLOCK_MASK, ClientMode, Decision
-from santacore.rules import (
+from santacore.santad.decisions import ALLOW_MASK, BLOCK_MASK, ClientMode, Decision
+from santacore.santad.rules import (
     EVENT_STATE_ALLOW_COMPILER,
     EVENT_STATE_ALLOW_TRANSITIVE,
     Identifiers,
@@ -22,7 +22,7 @@ from santacore.rules import (
 )
 
 if TYPE_CHECKING:
-    from santacore.fileinfo import FileInfo
+    from santacore.identity.fileinfo import FileInfo
 
 
 def _state_word(state: RuleState) -> str:

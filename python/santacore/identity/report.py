@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from santacore.cms import CertificateInfo
-from santacore.fileinfo import FileInfo, SliceSigning
+if TYPE_CHECKING:  # annotations only: rendering never needs LIEF or cryptography loaded by itself
+    from santacore.identity.cms import CertificateInfo
+    from santacore.identity.fileinfo import FileInfo, SliceSigning
 
 # santactl's keys, in its default order; also the valid `--key` values.
 KEYS = (

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from santacore.errors import StoreError
-from santacore.statedir import create_private_file, fsync_directory
+from santacore.santad.statedir import create_private_file, fsync_directory
 
 __all__ = ["EventRow", "EventStore", "IdxCollisionError", "QuarantinedRow", "StoreBusyError", "StoreError"]
 

@@ -25,8 +25,8 @@ from enum import Enum
 from typing import Any
 
 from santacore.errors import StoreError
-from santacore.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
-from santacore.statedir import create_private_file
+from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
+from santacore.santad.statedir import create_private_file
 
 SCHEMA_VERSION = 7
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import lief
 
 from santacore._core import MachOInfo, sniff_macho
-from santacore.constants import MH_EXECUTE
 from santacore.errors import MachOError
+from santacore.identity.constants import MH_EXECUTE
 
 lief.logging.disable()
 

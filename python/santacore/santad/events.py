@@ -28,11 +28,11 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from santacore.bundle import BundleHash
-from santacore.decisions import Decision
 from santacore.errors import SantacoreError
-from santacore.fileinfo import FileInfo, FileInfoError, Host, file_info
-from santacore.sessions import ExecutionContext
+from santacore.identity.bundle import BundleHash
+from santacore.identity.fileinfo import FileInfo, FileInfoError, Host, file_info
+from santacore.santad.decisions import Decision
+from santacore.santad.sessions import ExecutionContext
 
 # Runtime code-signing flags (Apple's cs_blobs.h) that decide what an execution event carries.
 CS_VALID = 0x1

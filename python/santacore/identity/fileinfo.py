@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from santacore import constants as C
 from santacore._core import MachOInfo, file_digests
-from santacore.bundle import (
+from santacore.errors import SantacoreError, SignatureError
+from santacore.identity import constants as C
+from santacore.identity.bundle import (
     Bundle,
     bundle_at,
     info_bundle_id,
@@ -26,16 +27,15 @@ from santacore.bundle import (
     nearest_bundle,
     plist_dict,
 )
-from santacore.cms import CertificateInfo, CMSVerification, parse_cms, signing_chain, verify_cms
-from santacore.codesign import (
+from santacore.identity.cms import CertificateInfo, CMSVerification, parse_cms, signing_chain, verify_cms
+from santacore.identity.codesign import (
     CSSLOT_CODEDIRECTORY,
     EmbeddedSignature,
     parse_superblob,
     verify_code_pages,
     verify_special_slots,
 )
-from santacore.errors import SantacoreError, SignatureError
-from santacore.macho import MachOLayout, SliceLayout, read_layout, read_slice_bytes
+from santacore.identity.macho import MachOLayout, SliceLayout, read_layout, read_slice_bytes
 
 Host = Literal["apple-silicon", "intel"]
 

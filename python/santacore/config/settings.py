@@ -97,8 +97,8 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from santacore.decisions import ClientMode
 from santacore.errors import SantacoreError
+from santacore.santad.decisions import ClientMode
 
 __all__ = [
     "CONFIG_ENV",
@@ -163,7 +163,7 @@ class ConfigError(SantacoreError, ValueError):
 
 class SyncProtocol(StrEnum):
     """SyncProtocol (santacore's key): which Santa release's wire form to speak (spec §0, §9.1).
-    The values name `santacore.events.Variant`s."""
+    The values name `santacore.santad.events.Variant`s."""
 
     GOOGLE = "google"  # final google/santa release: protobuf-JSON (default)
     GOOGLE_2024_6 = "google-2024.6"

@@ -1,6 +1,6 @@
 """Santa's configuration profiles (`.mobileconfig` / `.plist`) imported into santacore's
 TOML configuration, and the TOML writer. `santacore config import` is built on this; the
-keys, their parsing and validation live in `santacore.config`."""
+keys, their parsing and validation live in `santacore.config.settings`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Final
 
 __all__ = ["ProfileImport", "import_profile", "read_profile", "render_toml", "write_config"]
 
-from santacore.config import (
+from santacore.config.settings import (
     _KEYS,
     MANAGED_CLIENT_PAYLOAD,
     SANTA_DOMAINS,

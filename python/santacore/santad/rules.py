@@ -2,9 +2,9 @@
 
 `Rule` is one row of rules.db, validated and normalised the way northpolesec/santa's `SNTRule`
 does it (strict: a disallowed character rejects the identifier, nothing is trimmed).
-`Identifiers` are the five values a file is looked up by (`santacore.policy.decide` walks
+`Identifiers` are the five values a file is looked up by (`santacore.santad.policy.decide` walks
 santad's decision from them). `check_message` / `modify_message` are `santactl rule`'s lines. Nothing here prints or
-touches the disk: the store is `santacore.rule_store`, the words on screen are the CLI's.
+touches the disk: the store is `santacore.santad.rule_store`, the words on screen are the CLI's.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from santacore.errors import SantacoreError
 
 if TYPE_CHECKING:
-    from santacore.fileinfo import FileInfo
+    from santacore.identity.fileinfo import FileInfo
 
 # Seconds from the Unix epoch to Apple's reference date (2001-01-01 UTC): rules.db timestamps count from there.
 APPLE_EPOCH = 978307200

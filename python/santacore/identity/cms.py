@@ -14,7 +14,7 @@ it) whose content is *detached*: it is the CodeDirectory of slot 0, byte for byt
 * verifies the signature for real (`verify_cms`): the message digest against the
   CodeDirectory, the signer's signature over its signed attributes, every link of the chain,
   an anchor byte-identical to one of Apple's root certificates shipped in
-  ``santacore/data/apple_roots``, certificate validity at the signing time, the timestamp
+  ``santacore/identity/apple_roots``, certificate validity at the signing time, the timestamp
   token and the CDHashes attribute.
 
 The CMS structure is parsed with asn1crypto, certificates and signatures with
@@ -111,7 +111,7 @@ order. Development markers (`DEVELOPMENT_SIGNING_OIDS`), CA markers (``...6.2.*`
 Developer ID date (``...6.1.33``) are never listed.
 """
 
-APPLE_ROOTS_PACKAGE = "santacore.data.apple_roots"
+APPLE_ROOTS_PACKAGE = "santacore.identity.apple_roots"
 
 MAX_CMS_SIZE = 1 << 20
 """Largest CMS `parse_cms` accepts (1 MiB): Apple's are a few KiB (about 9 KiB with a timestamp)."""
@@ -323,7 +323,7 @@ def certificate_info_from_file(path: str | Path) -> CertificateInfo:
 
 @dataclass(frozen=True)
 class AppleRoot:
-    """One shipped Apple root certificate (``santacore/data/apple_roots/<name>``)."""
+    """One shipped Apple root certificate (``santacore/identity/apple_roots/<name>``)."""
 
     name: str
     info: CertificateInfo

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from santacore import constants as C
 from santacore._core import BinaryFile, Progress, SkippedPath, TreeStats, hash_tree
 from santacore.errors import NotABundleError
+from santacore.identity import constants as C
 
 StrPath = str | os.PathLike[str]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from santacore.event_store import EventRow, EventStore
-from santacore.events import StoredEvent
+from santacore.santad.event_store import EventRow, EventStore
+from santacore.santad.events import StoredEvent
 
 
 def event_row(event: StoredEvent) -> EventRow:

@@ -105,12 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[settings],
         help="what santad would decide for PATH now, and the rule that decides",
         description="Evaluate PATH as santad would on execution: client mode, rules (static, then rules.db), "
-        "protections and path scopes. --record stores the event santad would create (§5.2).",
+        "protections and path scopes. --record stores the event santad would create.",
     )
     check_cmd.add_argument("path", metavar="PATH")
     check_cmd.add_argument("--record", action="store_true", help="store the event santad would create")
     check_cmd.add_argument(
-        "--upload", action="store_true", help="with --record: upload a denial at once, as santad does (§5.4)"
+        "--upload", action="store_true", help="with --record: upload a denial at once, as santad does"
     )
     check_cmd.add_argument("--json", action="store_true", help="print the decision as JSON")
     check_cmd.set_defaults(run="check:run")

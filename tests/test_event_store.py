@@ -9,6 +9,7 @@ batch size, so the parent can check every surviving row byte for byte and every 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from santacore.santad.event_store import (
     StoreBusyError,
     StoreError,
 )
+from santacore.santad.statedir import BENIGN_DIRECTORY_FSYNC_ERRORS, fsync_directory
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL/SIGSTOP")
 
@@ -651,6 +653,60 @@ def test_other_refusals(tmp_path: Path) -> None:
     os.chmod(shared, 0o666)
     with pytest.raises(StoreError, match="world-writable"):
         EventStore(shared)
+
+
+# -- directory fsync ------------------------------------------------------------------------------------------
+
+
+def _fail_directory_fsync(monkeypatch: pytest.MonkeyPatch, code: int) -> list[int]:
+    """Make os.fsync of a directory fail with `code` (files still sync); returns the directories tried."""
+    real, tried = os.fsync, list[int]()
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            tried.append(fd)
+            raise OSError(code, os.strerror(code))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return tried
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.ENOSPC, errno.EDQUOT])
+def test_directory_fsync_failure_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """A failed directory fsync may have lost the new entry (the file would vanish at a power cut): reported."""
+    tried = _fail_directory_fsync(monkeypatch, code)
+    with pytest.raises(OSError) as e:
+        fsync_directory(str(tmp_path))
+    assert (e.value.errno, e.value.filename) == (code, str(tmp_path))
+    assert "fsync of the directory failed" in str(e.value) and str(tmp_path) in str(e.value)
+    with pytest.raises(OSError) as e:  # a new store: the directory it creates is fsynced in its parent first
+        EventStore(tmp_path / "state" / "events.db")
+    assert (e.value.errno, e.value.filename) == (code, str(tmp_path))
+    assert len(tried) == 2
+
+
+@pytest.mark.parametrize("code", sorted(BENIGN_DIRECTORY_FSYNC_ERRORS))
+def test_directory_fsync_unsupported_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """A file system that cannot fsync a directory (EINVAL, EROFS, EBADF, ENOTSUP) offers nothing more to ask."""
+    tried = _fail_directory_fsync(monkeypatch, code)
+    fsync_directory(str(tmp_path))
+    with EventStore(tmp_path / "state" / "events.db") as store:
+        store.add([make_row(1, "b", 1)])
+        assert store.count() == 1
+    assert len(tried) >= 3  # the call above, the new directory's parent, the directory of the new file
+
+
+def test_directory_that_cannot_be_opened_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as e:
+        fsync_directory(str(tmp_path / "gone"))
+    assert (e.value.errno, e.value.filename) == (errno.ENOENT, str(tmp_path / "gone"))
+    (tmp_path / "file").touch()
+    with pytest.raises(OSError) as e:
+        fsync_directory(str(tmp_path / "file"))
+    assert e.value.errno == errno.ENOTDIR
 
 
 # -- memory ---------------------------------------------------------------------------------------------------

@@ -24,11 +24,6 @@ from santacore.santad.policy import (
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import (
     APPLE_EPOCH,
-    CS_DEV_CODE,
-    CS_HARD,
-    CS_KILL,
-    CS_SIGNED,
-    CS_VALID,
     EVENT_STATE_ALLOW_COMPILER,
     EVENT_STATE_ALLOW_TRANSITIVE,
     NO_RULE,
@@ -45,6 +40,7 @@ from santacore.santad.rules import (
     rules_from_json,
     rules_to_json,
 )
+from santacore.santad.sessions import CS_DEV_CODE, CS_HARD, CS_KILL, CS_SIGNED, CS_VALID
 
 SHA = "4c8c4bb8e7dd6ed5e0bda9ca54cc9f3b1eda07d1cd5fbd33e4e1d58a3cbbb6c3"
 CERT = "e2b19b7a6a0b0e0a0b5b3f3f8d0ab2a7e1b0c1d2e3f405162738495a6b7c8d9e"

@@ -14,8 +14,9 @@ from santacore.config.settings import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, FileInfoError, file_info
 from santacore.santad.decisions import ClientMode, Decision
+from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, Variant, execution_event
+from santacore.santad.events import StoredEvent, Variant
 from santacore.santad.execution import store_events
 from santacore.santad.policy import DecisionResult, decide_for_file
 from santacore.santad.rule_store import RuleStore

@@ -21,6 +21,17 @@ class UtmpEntry(NamedTuple):
     host: str
 
 
+# Code-signing flags of a running process (xnu `cs_blobs.h`), as an ES exec event reports them
+# (`ExecutionContext.cs_flags`): what decides the identifiers santad looks a process up by (§7.3)
+# and what its execution event carries (§4.1).
+CS_VALID = 0x1
+CS_ADHOC = 0x2
+CS_HARD = 0x100
+CS_KILL = 0x200
+CS_PLATFORM_BINARY = 0x4000000
+CS_SIGNED = 0x20000000
+CS_DEV_CODE = 0x40000000
+
 _USER_PROCESS = 7
 # glibc `struct utmp` (x86_64/aarch64, 384 bytes): type, pid, line, id, user, host, ...
 _UTMP_LINUX = struct.Struct("<h2xi32s4s32s256s2hi2i4i20s")

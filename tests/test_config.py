@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from santacore.config.profile import ProfileImport, import_profile, read_profile, render_toml, write_config
+from santacore.config.profile import ProfileImport, import_profile, read_profile
 from santacore.config.settings import (
     CONFIG_ENV,
     PROTECTED_HEADERS,
@@ -35,6 +35,7 @@ from santacore.config.settings import (
     default_state_directory,
     load_config,
 )
+from santacore.config.writer import render_toml, write_config
 from santacore.errors import SantacoreError
 from santacore.santad.decisions import ClientMode
 

@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config.profile import read_profile, render_toml, write_config
+from santacore.config.profile import read_profile
 from santacore.config.settings import ConfigError, load_config
+from santacore.config.writer import render_toml, write_config
 from santacore.errors import SantacoreError
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.sync import machine_id
-from santacore.config.settings import Config, load_config
+from santacore.config.in_force import load_config_in_force
+from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, file_info
 from santacore.santad.decisions import ClientMode
@@ -25,7 +26,6 @@ from santacore.santad.sessions import ExecutionContext
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, upload_event_now
-from santacore.sync.state import effective_config, load_state
 from santacore.sync.transport import Transport
 
 
@@ -49,8 +49,7 @@ def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str,
 def run(args: argparse.Namespace) -> int:
     try:
         # santad decides with the settings the last sync applied on top of the local ones (§3.4).
-        local = load_config(args.config)
-        config = effective_config(local, load_state(local.sync_state_path))
+        config = load_config_in_force(args.config).config
         settings = PolicySettings.from_config(config)
         fi = file_info(args.path)
         with RuleStore(config.rules_db) as rules:

@@ -3,8 +3,9 @@
 `load_config` reads the file named by its argument, else by ``$SANTACORE_CONFIG``, else uses the
 defaults. The keys, their parsers and the checks on each value are `santacore.config.keys`;
 Santa's profiles are imported by `santacore.config.profile`, TOML is written by
-`santacore.config.writer`. Nothing here prints: problems are `ConfigError` (a ValueError whose
-message starts ``<file>: <key>: ``) or are listed in the returned objects.
+`santacore.config.writer`, and the configuration in force after a sync (the server's settings on
+top of this one) is `santacore.config.in_force`. Nothing here prints: problems are `ConfigError`
+(a ValueError whose message starts ``<file>: <key>: ``) or are listed in the returned objects.
 
 * `Config` is frozen; its tables are read-only mappings, StaticRules entries are plain dicts (for
   the rules module to validate), and ClientAuthCertificatePassword and SyncExtraHeaders are left

@@ -70,24 +70,34 @@ def _is_table_array(value: Any) -> bool:
     return isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Mapping) for v in value)
 
 
-def render_toml(values: Mapping[str, Any], *, header: str | None = None) -> str:
+def render_toml(
+    values: Mapping[str, Any], *, header: str | None = None, comments: Mapping[str, str] | None = None
+) -> str:
     """`values` (Santa key names → TOML values) as a TOML document, known keys in the documented
-    order, then the others; tables and arrays of tables last, as TOML requires."""
+    order, then the others; tables and arrays of tables last, as TOML requires.
+
+    `comments` (key → text) end a key's line, or its table's header, as ``# text``. A None value
+    is a key that is not set: TOML has no null, so it is a comment line (``# Key: not set (text)``)."""
+    notes = comments or {}
     order = {spec.name: i for i, spec in enumerate(KEYS)}
     keys = sorted(values, key=lambda k: order.get(k, len(order)))
     lines = [f"# {line}".rstrip() for line in (header or "").splitlines()]
     tables: list[str] = []
     for key in keys:
         value = values[key]
+        note = f"  # {notes[key]}" if key in notes else ""
         try:
-            if isinstance(value, Mapping):
-                tables += ["", f"[{_toml_key(key)}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+            if value is None:
+                lines.append(f"# {key}: not set" + (f" ({notes[key]})" if key in notes else ""))
+            elif isinstance(value, Mapping):
+                tables += ["", f"[{_toml_key(key)}]{note}"]
+                tables += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
             elif _is_table_array(value):
                 for entry in value:
-                    tables += ["", f"[[{_toml_key(key)}]]"]
+                    tables += ["", f"[[{_toml_key(key)}]]{note}"]
                     tables += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in entry.items()]
             else:
-                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+                lines.append(f"{_toml_key(key)} = {_toml_value(value)}{note}")
         except TypeError as exc:
             raise ConfigError(f"{key}: cannot be written as TOML: {exc}") from None
     text = "\n".join(lines + tables)

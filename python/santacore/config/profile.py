@@ -20,7 +20,6 @@ import os
 import plistlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 from santacore.config.keys import (
@@ -34,7 +33,7 @@ from santacore.config.keys import (
     parse_client_mode,
     unknown_key_reason,
 )
-from santacore.config.settings import ConfigError
+from santacore.config.settings import ConfigError, read_bytes
 
 __all__ = ["ProfileImport", "import_profile", "read_profile"]
 
@@ -62,12 +61,7 @@ def read_profile(path: str | os.PathLike[str]) -> ProfileImport:
     ServerAuthRootsData, deprecated names); keys Santa would ignore, keys santacore does not
     use and values santacore would reject are listed in `ignored` with the reason."""
     where = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such profile") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+    raw = read_bytes(path, "profile")
     notes: list[str] = []
     signed = raw[:1] == b"\x30" or raw.lstrip().startswith(b"-----BEGIN")  # DER or PEM CMS
     if signed:

@@ -219,13 +219,18 @@ def load_config(path: str | os.PathLike[str] | None = None, *, environ: Mapping[
     return Config.from_values(_read_toml(path), source=path, environ=env)
 
 
-def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_bytes(path: str | os.PathLike[str], what: str) -> bytes:
+    """The contents of the `what` (e.g. "configuration file") at `path`, or a ConfigError naming the file."""
     try:
-        raw = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
+        raise ConfigError(f"{path}: no such {what}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    raw = read_bytes(path, "configuration file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

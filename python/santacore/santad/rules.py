@@ -1,4 +1,4 @@
-"""Santa's rules (spec §8.1–8.2, §8.6).
+"""Santa's rules (spec §8.1–8.2, §8.6): the rule model, a file's identifiers, and santactl rule's messages.
 
 `Rule` is one row of rules.db, validated and normalised the way northpolesec/santa's `SNTRule`
 does it (strict: a disallowed character rejects the identifier, nothing is trimmed).

@@ -1,5 +1,7 @@
-"""Who is running what (santad's execution context, spec §4.1 rows 4, 6–7, 18–20): the
-executing user, the process and its parent, and the login sessions from utmp/utmpx."""
+"""Who is running what (santad's execution context, spec §4.1 rows 4, 6–7, 18–20) and its code-signing flags.
+
+The executing user, the process and its parent, the login sessions from utmp/utmpx, and the runtime
+code-signing flags (`CS_*`) an exec event reports."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Files in santacore's state directory (events.db, rules.db, sync state): created private
-(0600, directories 0700) and durably (the directory entry is fsynced), as santad keeps
-/var/db/santa."""
+"""Files in santacore's state directory (events.db, rules.db, sync state), created private and durably.
+
+Files are 0600 and directories 0700; every new entry is made durable by fsyncing its directory, as
+santad keeps /var/db/santa."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ reads back with the same values; the written file's mode and overwrite rules; ba
 from __future__ import annotations
 
 import json
+import os
 import plistlib
 import re
 import subprocess
@@ -16,10 +17,15 @@ from typing import Any
 import pytest
 
 from santacore.cli import main
+from santacore.config.in_force import load_config_in_force
 from santacore.config.settings import Config, load_config
 from santacore.santad.decisions import ClientMode
+from santacore.sync.state import SyncState, load_state, save_state
+from santacore.testing.server import SyncServer
+from tests.sync_client import MACHINE
 
 SYNC_URL = "https://sync.example.com/santa"
+BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
 OWNER = 'Ada "the admin" Lovelace\t\\ops\\'  # quotes, a tab and backslashes survive the TOML round trip
 
 
@@ -239,7 +245,9 @@ def test_show_prints_the_configuration_in_force(tmp_path: Path, capsys: pytest.C
     )
     rc, out, err = _run(capsys, "show", "--config", config)
     assert (rc, err) == (0, "")
-    assert out.startswith(f"# santacore configuration from {config}\n")
+    assert out.startswith(
+        f"# santacore configuration in force\n# file: {config}\n# server: none (no sync has set any)\n"
+    )
     values = tomllib.loads(out)
     assert values["ClientMode"] == 2
     assert values["SyncBaseURL"] == SYNC_URL + "/"
@@ -249,6 +257,11 @@ def test_show_prints_the_configuration_in_force(tmp_path: Path, capsys: pytest.C
     assert values["StaticRules"] == [{"identifier": "EQHXZ8M8AV", "policy": "BLOCKLIST", "rule_type": "TEAMID"}]
     shown = _write(tmp_path / "shown.toml", out)
     assert load_config(shown) == load_config(config)
+    # Each key says where its value comes from; a key not set is a comment.
+    lines = out.splitlines()
+    assert "ClientMode = 2  # file" in lines and "EnablePageZeroProtection = true  # default" in lines
+    assert "# MachineID: not set (default)" in lines and "[[StaticRules]]  # file" in lines
+    assert "FullSyncInterval = 600  # default" in lines and "[SyncExtraHeaders]  # default" in lines
 
 
 def test_show_reads_santacore_config(
@@ -258,8 +271,16 @@ def test_show_reads_santacore_config(
     monkeypatch.setenv("SANTACORE_CONFIG", str(config))
     rc, out, _ = _run(capsys, "show")
     assert rc == 0
-    assert out.startswith(f"# santacore configuration from {config}\n")
+    assert out.startswith(f"# santacore configuration in force\n# file: {config}\n")
     assert tomllib.loads(out)["MachineID"] == "FROM-ENV"
+    monkeypatch.delenv("SANTACORE_CONFIG")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    rc, out, _ = _run(capsys, "show", "--json")
+    assert rc == 0
+    doc = json.loads(out)
+    assert doc["MachineID"] == {"value": None, "source": "default"}
+    if os.geteuid() != 0:
+        assert doc["StateDirectory"] == {"value": str(tmp_path / "xdg" / "santacore"), "source": "default"}
 
 
 def test_show_notes_unknown_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -272,6 +293,10 @@ def test_show_notes_unknown_keys(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "note: ClientMod: not a Santa or santacore setting (did you mean ClientMode?)" in err.splitlines()
     assert "note: EnableSilentMode: a Santa setting santacore does not use" in err.splitlines()
     assert tomllib.loads(out)["ClientMod"] == 2
+    assert "ClientMod = 2  # file" in out.splitlines()
+    doc = json.loads(_run(capsys, "show", "--config", config, "--json")[1])
+    assert doc["ClientMod"] == {"value": 2, "source": "file"}
+    assert doc["ClientMode"] == {"value": 1, "source": "default"}
 
 
 @pytest.mark.parametrize(
@@ -302,6 +327,14 @@ def test_show_names_the_bad_key(
     assert len(err.splitlines()) == 1
 
 
+def test_show_bad_sync_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _write(tmp_path / "santacore.toml", f"StateDirectory = {json.dumps(str(tmp_path))}\n")
+    (tmp_path / "sync-state.json").write_text('{"client_mode": 9}')
+    rc, out, err = _run(capsys, "show", "--config", config)
+    assert (rc, out) == (1, "")
+    assert err.startswith(f"santacore config: {tmp_path / 'sync-state.json'}: sync state has a bad value")
+
+
 def test_show_malformed_toml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = _write(tmp_path / "santacore.toml", "ClientMode = 2\nSyncBaseURL = \n")
     rc, out, err = _run(capsys, "show", "--config", config)
@@ -326,3 +359,94 @@ def test_subprocess_smoke(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (0, "")
     shown = _write(tmp_path / "shown.toml", done.stdout)
     assert load_config(shown) == load_config(target) == _expected(payload, tmp_path)
+
+
+# --- show after a sync: the server's settings are in force ----------------------------------------------
+
+
+def test_show_after_a_sync_that_set_lockdown(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real `santacore sync` against SyncServer, whose preflight sets LOCKDOWN (and more) over a file that
+    says MONITOR: `config show` then shows what `check` decides with, each value with its source."""
+    state = tmp_path / "state"
+    with SyncServer(
+        client_mode="LOCKDOWN", blocked_path_regex="^/private/var/tmp/", full_sync_interval=900, enable_bundles=True
+    ) as server:
+        config = _write(
+            tmp_path / "santacore.toml",
+            f"ClientMode = 1\nEnableBundles = false\nSyncBaseURL = {json.dumps(server.base_url)}\n"
+            f"MachineID = {json.dumps(MACHINE)}\nStateDirectory = {json.dumps(str(state))}\n",
+        )
+        before = json.loads(_run(capsys, "show", "--config", config, "--json")[1])
+        assert before["ClientMode"] == {"value": 1, "source": "file"}
+        assert before["BlockedPathRegex"] == {"value": None, "source": "default"}
+        capsys.readouterr()
+        assert main(["sync", "--config", str(config)]) == 0, capsys.readouterr().err
+    assert load_state(state / "sync-state.json").client_mode is ClientMode.LOCKDOWN  # what the sync left
+
+    rc, out, err = _run(capsys, "show", "--config", config, "--json")
+    assert (rc, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["ClientMode"] == {"value": 2, "source": "server"}
+    assert doc["BlockedPathRegex"] == {"value": "^/private/var/tmp/", "source": "server"}
+    assert doc["FullSyncInterval"] == {"value": 900, "source": "server"}
+    assert doc["EnableBundles"] == {"value": True, "source": "server"}
+    assert doc["SyncBaseURL"] == {"value": server.base_url.rstrip("/") + "/", "source": "file"}
+    assert doc["MachineID"] == {"value": MACHINE, "source": "file"}
+    assert doc["StateDirectory"] == {"value": str(state), "source": "file"}
+    assert doc["EnablePageZeroProtection"] == {"value": True, "source": "default"}
+    assert doc["MachineOwner"] == {"value": None, "source": "default"}
+    assert {entry["source"] for entry in doc.values()} == {"file", "server", "default"}
+
+    rc, out, err = _run(capsys, "show", "--config", config)
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:3] == [
+        "# santacore configuration in force",
+        f"# file: {config}",
+        f"# server: the settings of the last sync, in {state / 'sync-state.json'} (they override the file)",
+    ]
+    assert "ClientMode = 2  # server" in lines
+    assert 'BlockedPathRegex = "^/private/var/tmp/"  # server' in lines
+    assert "EnableBundles = true  # server" in lines
+    assert "# MachineOwner: not set (default)" in lines
+    in_force = load_config_in_force(config).config
+    assert load_config(_write(tmp_path / "shown.toml", out)) == in_force  # the TOML is the configuration in force
+
+    # `check` decides with the same values: LOCKDOWN blocks an unknown binary.
+    capsys.readouterr()
+    assert main(["check", "--config", str(config), "--json", str(corpus / BINARYRULES / "goodbinary")]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert (decision["mode"], decision["decision"]) == ("LOCKDOWN", "BLOCK_UNKNOWN")
+
+
+def test_show_server_settings_from_the_sync_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The sync state as a sync writes it (`save_state`): a server value equal to the file's still counts as the
+    server's, and a regex the server cleared ("") is not set, by the server."""
+    state = tmp_path / "state"
+    config = _write(
+        tmp_path / "santacore.toml",
+        f'ClientMode = 2\nAllowedPathRegex = "/opt/"\nStateDirectory = {json.dumps(str(state))}\n',
+    )
+    save_state(
+        state / "sync-state.json",
+        SyncState(
+            client_mode=ClientMode.LOCKDOWN,
+            allowed_path_regex="",
+            enable_transitive_rules=True,
+            full_sync_last_success=1718035512.5,
+        ),
+    )
+    rc, out, err = _run(capsys, "show", "--config", config)
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert "ClientMode = 2  # server" in lines
+    assert "# AllowedPathRegex: not set (server)" in lines
+    assert "EnableTransitiveRules = true  # server" in lines
+    assert "EnableBundles = false  # default" in lines
+    doc = json.loads(_run(capsys, "show", "--config", config, "--json")[1])
+    assert doc["AllowedPathRegex"] == {"value": None, "source": "server"}
+    assert [k for k, v in doc.items() if v["source"] == "server"] == [
+        "ClientMode",
+        "EnableTransitiveRules",
+        "AllowedPathRegex",
+    ]

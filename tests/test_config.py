@@ -7,6 +7,7 @@ payload with `Forced` → `mcx_preference_settings`, a plain plist of keys, and 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import plistlib
@@ -25,7 +26,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from santacore.config.profile import ProfileImport, import_profile, read_profile, render_toml, write_config
+from santacore.config.in_force import Source, config_in_force
+from santacore.config.keys import KEYS
+from santacore.config.profile import ProfileImport, import_profile, read_profile
 from santacore.config.settings import (
     CONFIG_ENV,
     PROTECTED_HEADERS,
@@ -35,8 +38,11 @@ from santacore.config.settings import (
     default_state_directory,
     load_config,
 )
+from santacore.config.writer import render_toml, write_config
 from santacore.errors import SantacoreError
 from santacore.santad.decisions import ClientMode
+from santacore.sync.protocol import SyncType
+from santacore.sync.state import SyncState
 
 
 class Writer(Protocol):
@@ -899,3 +905,45 @@ def test_sync_protocol_key(tmp_path: Path) -> None:
     path.write_text('SyncProtocol = "moroz"\n')
     with pytest.raises(ConfigError, match="SyncProtocol: expected one of"):
         load_config(path, environ={})
+
+
+# --- the configuration in force -----------------------------------------------------------------------------
+
+
+_SERVER_VALUES: dict[str, Any] = {  # a value of each sync-state field type, unlike every Config default
+    "SyncType": SyncType.CLEAN_ALL,
+    "ClientMode | None": ClientMode.LOCKDOWN,
+    "str | None": "^/x/",
+    "bool | None": True,
+    "int | None": 120,
+    "float | None": 1718035512.5,
+}
+
+
+def test_in_force_sources_follow_the_sync_merge(tmp_path: Path) -> None:
+    """Each sync-state field the sync's `effective_config` applies is reported as the server's, and only those:
+    set one field at a time, the attribute that changes is the one `settings()` marks "server"."""
+    local = Config.from_values({"StateDirectory": str(tmp_path), "ClientMode": 1}, source=tmp_path / "c.toml")
+    by_attr = {spec.attr: spec.name for spec in KEYS}
+    assert config_in_force(local, SyncState()).config == local
+    applied = set()
+    for f in dataclasses.fields(SyncState):
+        state = dataclasses.replace(SyncState(), **{f.name: _SERVER_VALUES[str(f.type)]})
+        in_force = config_in_force(local, state)
+        changed = {a for a in by_attr if getattr(in_force.config, a) != getattr(local, a)}
+        sources = {s.key: s.source for s in in_force.settings()}
+        assert {by_attr[a] for a in changed} == {k for k, v in sources.items() if v is Source.SERVER}, f.name
+        applied |= changed
+    assert applied == {
+        "client_mode",
+        "allowed_path_regex",
+        "blocked_path_regex",
+        "enable_bundles",
+        "enable_transitive_rules",
+        "enable_all_event_upload",
+        "disable_unknown_event_upload",
+        "full_sync_interval",
+    }
+    untouched = config_in_force(local, SyncState())
+    assert {s.key: s.source for s in untouched.settings()}["ClientMode"] is Source.FILE
+    assert {s.key: s.source for s in untouched.settings()}["EnableBundles"] is Source.DEFAULT

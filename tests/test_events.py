@@ -14,6 +14,8 @@ import pwd
 import secrets
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +26,31 @@ from hypothesis import strategies as st
 from santacore.errors import SantacoreError
 from santacore.identity.bundle import hash_bundle
 from santacore.identity.fileinfo import FileInfo, file_info
+from santacore.santad import event_builders as builders
 from santacore.santad import events as ev
 from santacore.santad.decisions import Decision
+from santacore.santad.event_builders import bundle_events, encode_entitlements, execution_event
 from santacore.santad.events import (
-    CS_HARD,
-    CS_KILL,
-    CS_SIGNED,
-    CS_VALID,
     DISTANT_FUTURE,
     Certificate,
     EventDecodeError,
     SigningStatus,
     StoredEvent,
     Variant,
-    bundle_events,
-    encode_entitlements,
-    execution_event,
     upload_body,
     with_bundle_fields,
 )
-from santacore.santad.sessions import ExecutionContext, UtmpEntry, parse_utmp, sessions
+from santacore.santad.sessions import (
+    CS_DEV_CODE,
+    CS_HARD,
+    CS_KILL,
+    CS_SIGNED,
+    CS_VALID,
+    ExecutionContext,
+    UtmpEntry,
+    parse_utmp,
+    sessions,
+)
 
 # §4.1: the event keys in proto field order, with their proto types.
 SPEC_EVENT_FIELDS = (
@@ -307,7 +314,7 @@ def test_production_signed_execution_keeps_team_and_signing_id(
 
 def test_runtime_cs_dev_code_drops_ids(corpus: Path) -> None:
     fi = _as_production(file_info(corpus / SIGNED[0]))
-    flags = CS_SIGNED | CS_VALID | CS_KILL | ev.CS_DEV_CODE
+    flags = CS_SIGNED | CS_VALID | CS_KILL | CS_DEV_CODE
     event = execution_event(fi, Decision.BLOCK_UNKNOWN, context=ExecutionContext(cs_flags=flags))
     assert event.team_id is None and event.signing_id is None and event.cdhash == fi.cdhash
 
@@ -325,10 +332,10 @@ def test_default_flags_come_from_the_code_directory(corpus: Path) -> None:
     fi = file_info(corpus / SIGNED[0])
     host = fi.host
     assert host is not None and host.signature is not None
-    flags = ev.static_cs_flags(fi)
+    flags = builders.static_cs_flags(fi)
     assert flags & CS_SIGNED and flags & CS_VALID
     assert bool(flags & (CS_KILL | CS_HARD)) == bool(host.signature.flags & (CS_KILL | CS_HARD))
-    assert ev.static_cs_flags(file_info(corpus / UNSIGNED)) == 0
+    assert builders.static_cs_flags(file_info(corpus / UNSIGNED)) == 0
 
 
 def test_unsigned_execution_event(corpus: Path, manifest: dict[str, Any]) -> None:
@@ -886,8 +893,22 @@ def test_entitlement_encoding() -> None:
     assert json.loads(values["blob"]) == "AAE="
     deep = json.loads(values["deep"])  # the dictionary is level 5, its values 4, ...
     assert isinstance(deep["a"]["b"]["c"], dict) and isinstance(deep["a"]["b"]["c"]["d"], str)
-    many = {f"k{i}": i for i in range(ev.MAX_ENTITLEMENTS + 1)}
+    many = {f"k{i}": i for i in range(builders.MAX_ENTITLEMENTS + 1)}
     pairs, filtered = encode_entitlements(many)
-    assert len(pairs) == ev.MAX_ENTITLEMENTS and filtered
+    assert len(pairs) == builders.MAX_ENTITLEMENTS and filtered
     assert encode_entitlements(None) == ((), False)
     assert encode_entitlements({}, filtered=True) == ((), True)
+
+
+def test_the_model_and_a_sync_never_load_file_identity() -> None:
+    """Reading, encoding and uploading stored events needs no FileInfo: the event model, the sync stages and
+    the sync commands load neither santacore.identity.fileinfo nor LIEF; the builders do."""
+    probe = (
+        "import sys\n"
+        "import santacore.santad.events, santacore.sync.stages, santacore.commands.sync, santacore.commands.syncd\n"
+        "print(sorted(m for m in ('lief', 'santacore.identity.fileinfo') if m in sys.modules))\n"
+        "import santacore.santad.event_builders\n"
+        "print(sorted(m for m in ('lief', 'santacore.identity.fileinfo') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines() == ["[]", "['lief', 'santacore.identity.fileinfo']"], done.stderr

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from santacore.config.settings import Config
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import ClientMode, Decision
 from santacore.santad.policy import (
     DecisionResult,
-    compile_path_regex,
+    PolicySettings,
     decide,
     decide_for_file,
     find_rule,
@@ -24,11 +25,6 @@ from santacore.santad.policy import (
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import (
     APPLE_EPOCH,
-    CS_DEV_CODE,
-    CS_HARD,
-    CS_KILL,
-    CS_SIGNED,
-    CS_VALID,
     EVENT_STATE_ALLOW_COMPILER,
     EVENT_STATE_ALLOW_TRANSITIVE,
     NO_RULE,
@@ -45,6 +41,7 @@ from santacore.santad.rules import (
     rules_from_json,
     rules_to_json,
 )
+from santacore.santad.sessions import CS_DEV_CODE, CS_HARD, CS_KILL, CS_SIGNED, CS_VALID
 
 SHA = "4c8c4bb8e7dd6ed5e0bda9ca54cc9f3b1eda07d1cd5fbd33e4e1d58a3cbbb6c3"
 CERT = "e2b19b7a6a0b0e0a0b5b3f3f8d0ab2a7e1b0c1d2e3f405162738495a6b7c8d9e"
@@ -89,6 +86,16 @@ class ListLookup:
         return min(matches, key=lambda r: r.type.value, default=None)
 
 
+def policy(mode: ClientMode | int = ClientMode.LOCKDOWN, **options: Any) -> PolicySettings:
+    """Settings with every protection off unless given (page-zero protection is on in Santa's defaults);
+    path regexes may be given as text."""
+    for key in ("allowed_path_regex", "blocked_path_regex"):
+        if isinstance(options.get(key), str):
+            options[key] = re.compile(options[key])
+    options["static_rules"] = tuple(options.get("static_rules", ()))
+    return PolicySettings(mode=mode, **{"page_zero_protection": False, **options})
+
+
 def run(
     rules: Iterable[Rule] = (),
     identifiers: Identifiers = EVERYTHING,
@@ -103,12 +110,11 @@ def run(
     return decide(
         identifiers,
         ListLookup(rules),
-        mode=mode,
+        policy(mode, **options),
         path=path,
         is_macho=is_macho,
         missing_pagezero=missing_pagezero,
         bad_signature=bad_signature,
-        **options,
     )
 
 
@@ -497,12 +503,11 @@ def test_precedence_against_the_store(tmp_path: Path, transitive: bool) -> None:
                     result = decide(
                         EVERYTHING,
                         store,
-                        mode=ClientMode.MONITOR,
+                        policy(ClientMode.MONITOR, transitive_rules=transitive),
                         path=None,
                         is_macho=True,
                         missing_pagezero=False,
                         bad_signature=False,
-                        transitive_rules=transitive,
                     )
                     name, decider = expected(states, transitive, ClientMode.MONITOR)
                     assert (result.name, result.rule) == (name, decider), states
@@ -549,7 +554,7 @@ def test_compiler_rules() -> None:
 
 def test_one_lookup_per_decision() -> None:
     lookup = ListLookup([rule(RuleType.TEAMID, RuleState.BLOCK)])
-    decide(EVERYTHING, lookup, mode=1, path=None, is_macho=True, missing_pagezero=False, bad_signature=False)
+    decide(EVERYTHING, lookup, policy(1), path=None, is_macho=True, missing_pagezero=False, bad_signature=False)
     assert lookup.calls == 1
 
 
@@ -644,14 +649,9 @@ def test_no_file_skips_scope() -> None:
 
 
 def test_path_regexes() -> None:
-    assert compile_path_regex(None) is None
-    assert compile_path_regex("") is None  # an empty regex from the server clears it
-    pattern = re.compile("x")
-    assert compile_path_regex(pattern) is pattern
-    assert run(path="/a", allowed_path_regex="").decision is Decision.BLOCK_UNKNOWN
+    assert run(path="/a", allowed_path_regex=None).decision is Decision.BLOCK_UNKNOWN
     assert run(path="/a", allowed_path_regex=re.compile("^/a$")).decision is Decision.ALLOW_SCOPE
-    with pytest.raises(RuleError, match=re.escape("invalid path regex '(unclosed'")):
-        run(path="/a", blocked_path_regex="(unclosed")
+    assert run(path="/ab", allowed_path_regex=re.compile("^/a$")).decision is Decision.BLOCK_UNKNOWN
 
 
 def test_bad_signature_protection() -> None:
@@ -686,12 +686,11 @@ def test_static_rules_come_first() -> None:
     result = decide(
         EVERYTHING,
         lookup,
-        mode=ClientMode.LOCKDOWN,
+        policy(ClientMode.LOCKDOWN, static_rules=unusable),
         path=None,
         is_macho=True,
         missing_pagezero=False,
         bad_signature=False,
-        static_rules=unusable,
     )
     assert (result.decision, lookup.calls) == (Decision.BLOCK_UNKNOWN, 0)
 
@@ -719,6 +718,66 @@ def test_launchd_certificate_fallback() -> None:
     # A static rule row counts as a row: no fallback.
     unusable = [rule(RuleType.TEAMID, RuleState.ALLOW_TRANSITIVE)]
     assert run(static_rules=unusable, launchd_certificate=CERT).decision is Decision.BLOCK_UNKNOWN
+
+
+# --- the settings a decision reads -------------------------------------------------------------
+
+
+def test_policy_settings_from_config(tmp_path: Path) -> None:
+    assert PolicySettings() == PolicySettings.from_config(Config())  # Santa's defaults, both ways
+    static = {"identifier": CERT, "policy": "ALLOWLIST", "rule_type": "CERTIFICATE"}
+    config = Config.from_values(
+        {
+            "ClientMode": "LOCKDOWN",
+            "EnableTransitiveRules": True,
+            "EnableBadSignatureProtection": True,
+            "EnablePageZeroProtection": False,
+            "AllowedPathRegex": "/opt/",
+            "BlockedPathRegex": "/tmp/",
+            "StaticRules": [static],
+            "EnableAllEventUpload": True,
+            "DisableUnknownEventUpload": True,
+            "StateDirectory": str(tmp_path),
+        }
+    )
+    assert PolicySettings.from_config(config, launchd_certificate=CERT) == PolicySettings(
+        mode=ClientMode.LOCKDOWN,
+        transitive_rules=True,
+        bad_signature_protection=True,
+        page_zero_protection=False,
+        allowed_path_regex=re.compile("^/opt/"),
+        blocked_path_regex=re.compile("^/tmp/"),
+        static_rules=(Rule(CERT, RuleType.CERTIFICATE, RuleState.ALLOW),),
+        launchd_certificate=CERT,
+        all_event_upload=True,
+        unknown_event_upload=False,
+    )
+    bad = Config.from_values({"StaticRules": [{"identifier": "x", "policy": "ALLOWLIST", "rule_type": "BINARY"}]})
+    with pytest.raises(RuleError):
+        PolicySettings.from_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("settings", "recorded"),
+    [
+        (PolicySettings(), {"BLOCK_BINARY", "BLOCK_UNKNOWN", "ALLOW_UNKNOWN"}),
+        (PolicySettings(unknown_event_upload=False), {"BLOCK_BINARY", "BLOCK_UNKNOWN"}),
+        (PolicySettings(all_event_upload=True), {"BLOCK_BINARY", "BLOCK_UNKNOWN", "ALLOW_UNKNOWN", "ALLOW_BINARY"}),
+        (
+            PolicySettings(all_event_upload=True, unknown_event_upload=False),
+            {"BLOCK_BINARY", "BLOCK_UNKNOWN", "ALLOW_UNKNOWN", "ALLOW_BINARY"},
+        ),
+    ],
+)
+def test_which_decisions_create_an_event(settings: PolicySettings, recorded: set[str]) -> None:
+    """§5.2: every denial; ALLOW_UNKNOWN unless DisableUnknownEventUpload; other allows with EnableAllEventUpload."""
+    results = [
+        run([rule(RuleType.BINARY, RuleState.BLOCK)]),
+        run(mode=ClientMode.LOCKDOWN),
+        run(mode=ClientMode.MONITOR),
+        run([rule(RuleType.BINARY, RuleState.ALLOW)]),
+    ]
+    assert {r.name for r in results if settings.creates_event(r)} == recorded
 
 
 # --- santactl rule's text ----------------------------------------------------------------------
@@ -821,8 +880,8 @@ def test_identifiers_invalid_signature(corpus: Path, tmp_path: Path) -> None:
     assert identifier_for_path(fi, RuleType.CERTIFICATE) is None
     cert_rule = Rule.create(file_info(corpus / BINARYRULES / "goodcert").signing_chain[0].sha256, 3000, 1)
     # The certificate allow rule no longer applies; bad-signature protection blocks.
-    assert decide_for_file(fi, ListLookup([cert_rule]), mode=ClientMode.MONITOR).decision is Decision.ALLOW_UNKNOWN
-    protected = decide_for_file(fi, ListLookup([cert_rule]), mode=ClientMode.MONITOR, bad_signature_protection=True)
+    assert decide_for_file(fi, ListLookup([cert_rule]), policy(ClientMode.MONITOR)).decision is Decision.ALLOW_UNKNOWN
+    protected = decide_for_file(fi, ListLookup([cert_rule]), policy(ClientMode.MONITOR, bad_signature_protection=True))
     assert protected.decision is Decision.BLOCK_CERTIFICATE
 
 
@@ -830,17 +889,18 @@ def test_decide_for_file_scope(corpus: Path) -> None:
     java = file_info(
         corpus / "registry/debian/libcommons-cli-java/1.5.0-1/org/apache/commons/cli/OptionValidator.class"
     )
-    assert decide_for_file(java, ListLookup(), mode=ClientMode.LOCKDOWN).decision is Decision.ALLOW_SCOPE
+    assert decide_for_file(java, ListLookup(), policy(ClientMode.LOCKDOWN)).decision is Decision.ALLOW_SCOPE
     pz = file_info(corpus / "santa/northpolesec/common/testdata/missing_pagezero")
-    assert decide_for_file(pz, ListLookup(), mode=2).decision is Decision.BLOCK_UNKNOWN
-    assert decide_for_file(pz, ListLookup(), mode=2, page_zero_protection=True).decision is Decision.BLOCK_SCOPE
+    assert decide_for_file(pz, ListLookup(), policy(2)).decision is Decision.BLOCK_UNKNOWN
+    assert decide_for_file(pz, ListLookup(), policy(2, page_zero_protection=True)).decision is Decision.BLOCK_SCOPE
+    assert decide_for_file(pz, ListLookup(), PolicySettings(mode=2)).decision is Decision.BLOCK_SCOPE  # Santa's default
     # An inconsistently signed universal binary is a signature error, not "unsigned".
     ninja = file_info(corpus / "registry/pypi/ninja/1.13.2/ninja-1.13.2.data/scripts/ninja")
     assert ninja.signing_status == "invalid"
     assert Identifiers.from_file_info(ninja) == Identifiers(binary=ninja.sha256)
-    blocked = decide_for_file(ninja, ListLookup(), mode=1, bad_signature_protection=True)
+    blocked = decide_for_file(ninja, ListLookup(), policy(1, bad_signature_protection=True))
     assert blocked.decision is Decision.BLOCK_CERTIFICATE
-    unsigned = decide_for_file(pz, ListLookup(), mode=1, bad_signature_protection=True)
+    unsigned = decide_for_file(pz, ListLookup(), policy(1, bad_signature_protection=True))
     assert unsigned.decision is Decision.ALLOW_UNKNOWN
 
 
@@ -901,10 +961,12 @@ def test_santad_test_binaries(corpus: Path, manifest: dict[str, Any], tmp_path: 
         store.add_rules(santad_test_rules(manifest))
         for name, want in SANTAD_TEST_EXPECTATIONS.items():
             fi = file_info(corpus / BINARYRULES / name)
-            result = decide_for_file(fi, store, mode=mode, cs_flags=SANTAD_TEST_FLAGS)
+            result = decide_for_file(fi, store, policy(mode), cs_flags=SANTAD_TEST_FLAGS)
             assert result.decision is want, name
             assert result.rule is not None and result.rule in store.rules()
-        noop = decide_for_file(file_info(corpus / BINARYRULES / "noop"), store, mode=mode, cs_flags=SANTAD_TEST_FLAGS)
+        noop = decide_for_file(
+            file_info(corpus / BINARYRULES / "noop"), store, policy(mode), cs_flags=SANTAD_TEST_FLAGS
+        )
         assert noop.decision is MODE_DEFAULT_DECISION[mode]
 
 
@@ -914,7 +976,7 @@ def test_santad_test_binaries_as_files(corpus: Path, manifest: dict[str, Any]) -
     lookup = ListLookup(santad_test_rules(manifest))
 
     def as_file(name: str) -> Decision:
-        return decide_for_file(file_info(corpus / BINARYRULES / name), lookup, mode=ClientMode.LOCKDOWN).decision
+        return decide_for_file(file_info(corpus / BINARYRULES / name), lookup, policy(ClientMode.LOCKDOWN)).decision
 
     assert as_file("banned_teamid") is Decision.BLOCK_UNKNOWN
     assert as_file("allowed_teamid") is Decision.BLOCK_UNKNOWN

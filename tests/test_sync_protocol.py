@@ -20,21 +20,11 @@ from santacore.errors import SyncError
 from santacore.identity.bundle import hash_bundle
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import ClientMode, Decision
-from santacore.santad.events import (
-    CS_HARD,
-    CS_KILL,
-    CS_SIGNED,
-    CS_VALID,
-    Certificate,
-    StoredEvent,
-    Variant,
-    bundle_events,
-    execution_event,
-    upload_body,
-)
+from santacore.santad.event_builders import bundle_events, execution_event
+from santacore.santad.events import Certificate, StoredEvent, Variant, upload_body
 from santacore.santad.rule_store import RuleCounts
 from santacore.santad.rules import Rule, RuleState, RuleType
-from santacore.santad.sessions import ExecutionContext
+from santacore.santad.sessions import CS_HARD, CS_KILL, CS_SIGNED, CS_VALID, ExecutionContext
 from santacore.sync import host
 from santacore.sync import protocol as p
 from santacore.sync.protocol import (

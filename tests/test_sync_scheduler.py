@@ -26,8 +26,9 @@ from santacore.config.settings import Config
 from santacore.identity.bundle import BundleHash, hash_bundle
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import Decision
+from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, execution_event
+from santacore.santad.events import StoredEvent
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.protocol import SyncType

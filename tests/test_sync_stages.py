@@ -12,8 +12,9 @@ import pytest
 
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import ClientMode
+from santacore.santad.event_builders import file_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, file_event
+from santacore.santad.events import StoredEvent
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.sync.protocol import SyncType

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -70,3 +71,21 @@ def test_state_file_is_replaced_atomically(tmp_path: Path) -> None:
     save_state(path, SyncState(full_sync_last_success=2.0))
     assert os.stat(path).st_ino != inode  # a new file renamed into place, never rewritten in place
     assert json.loads(path.read_text())["full_sync_last_success"] == 2.0
+
+
+def test_save_reports_a_failed_directory_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rename is durable only once the directory is fsynced: an EIO there is raised, naming the directory."""
+    path = tmp_path / "sync-state.json"
+    save_state(path, SyncState(full_sync_last_success=1.0))
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError) as e:
+        save_state(path, SyncState(full_sync_last_success=2.0))
+    assert (e.value.errno, e.value.filename) == (errno.EIO, str(tmp_path))
+    assert load_state(path).full_sync_last_success == 2.0  # replaced, but not known to be durable

@@ -44,9 +44,10 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ below imports these
     )
     from santacore.identity.fileinfo import FileInfo, FileInfoError, SliceSigning, file_info
     from santacore.santad.decisions import ClientMode, Decision
+    from santacore.santad.event_builders import bundle_events, execution_event, file_event
     from santacore.santad.event_store import EventRow, EventStore
-    from santacore.santad.events import StoredEvent, bundle_events, execution_event, file_event, upload_body
-    from santacore.santad.policy import DecisionResult, decide, decide_for_file
+    from santacore.santad.events import StoredEvent, upload_body
+    from santacore.santad.policy import DecisionResult, PolicySettings, decide, decide_for_file
     from santacore.santad.rule_store import RuleStore
     from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType
 
@@ -68,10 +69,9 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("FileInfo", "FileInfoError", "SliceSigning", "file_info"), "santacore.identity.fileinfo"),
     **dict.fromkeys(("ClientMode", "Decision"), "santacore.santad.decisions"),
     **dict.fromkeys(("EventRow", "EventStore"), "santacore.santad.event_store"),
-    **dict.fromkeys(
-        ("StoredEvent", "bundle_events", "execution_event", "file_event", "upload_body"), "santacore.santad.events"
-    ),
-    **dict.fromkeys(("DecisionResult", "decide", "decide_for_file"), "santacore.santad.policy"),
+    **dict.fromkeys(("StoredEvent", "upload_body"), "santacore.santad.events"),
+    **dict.fromkeys(("bundle_events", "execution_event", "file_event"), "santacore.santad.event_builders"),
+    **dict.fromkeys(("DecisionResult", "PolicySettings", "decide", "decide_for_file"), "santacore.santad.policy"),
     "RuleStore": "santacore.santad.rule_store",
     **dict.fromkeys(("Identifiers", "Rule", "RuleError", "RuleState", "RuleType"), "santacore.santad.rules"),
 }
@@ -109,6 +109,7 @@ __all__ = [
     "MachOInfo",
     "MachOSlice",
     "NotABundleError",
+    "PolicySettings",
     "Progress",
     "Rule",
     "RuleError",

@@ -172,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="show the configuration, or import Santa's profile")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    show = config_commands.add_parser("show", parents=[settings], help="print the configuration in force as TOML")
+    show = config_commands.add_parser(
+        "show",
+        parents=[settings],
+        help="print the configuration in force (the file under the last sync's settings) as TOML",
+        description="Every setting's value in force and where it comes from: the file, the server (the "
+        "last sync's settings, which override the file) or the default.",
+    )
+    show.add_argument("--json", action="store_true", help='print {"Key": {"value": ..., "source": ...}} JSON')
     show.set_defaults(run="config:run_show")
     imp = config_commands.add_parser(
         "import",

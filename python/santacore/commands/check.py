@@ -10,45 +10,23 @@ from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.sync import machine_id
-from santacore.config.settings import Config, ConfigError, load_config
+from santacore.config.in_force import load_config_in_force
+from santacore.config.settings import Config
 from santacore.errors import SantacoreError
-from santacore.identity.fileinfo import FileInfo, FileInfoError, file_info
-from santacore.santad.decisions import ClientMode, Decision
+from santacore.identity.fileinfo import FileInfo, file_info
+from santacore.santad.decisions import ClientMode
+from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, Variant, execution_event
+from santacore.santad.events import StoredEvent, Variant
 from santacore.santad.execution import store_events
-from santacore.santad.policy import DecisionResult, decide_for_file
+from santacore.santad.policy import DecisionResult, PolicySettings, decide_for_file
 from santacore.santad.rule_store import RuleStore
-from santacore.santad.rules import Rule, check_message
+from santacore.santad.rules import check_message
 from santacore.santad.sessions import ExecutionContext
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, upload_event_now
-from santacore.sync.state import effective_config, load_state
 from santacore.sync.transport import Transport
-
-
-def evaluate(fi: FileInfo, config: Config, store: RuleStore) -> DecisionResult:
-    """santad's decision for `fi` under `config`, with the rules of `store` (§8.3)."""
-    return decide_for_file(
-        fi,
-        store,
-        mode=config.client_mode,
-        transitive_rules=config.enable_transitive_rules,
-        bad_signature_protection=config.enable_bad_signature_protection,
-        page_zero_protection=config.enable_page_zero_protection,
-        allowed_path_regex=config.allowed_path_regex,
-        blocked_path_regex=config.blocked_path_regex,
-        static_rules=[Rule.from_wire(r) for r in config.static_rules],
-    )
-
-
-def should_create_event(result: DecisionResult, config: Config) -> bool:
-    """§5.2: every denial; ALLOW_UNKNOWN unless DisableUnknownEventUpload; other allows only
-    with EnableAllEventUpload."""
-    if config.enable_all_event_upload or not result.allowed:
-        return True
-    return result.decision is Decision.ALLOW_UNKNOWN and not config.disable_unknown_event_upload
 
 
 def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str, Any]:
@@ -70,16 +48,13 @@ def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str,
 
 def run(args: argparse.Namespace) -> int:
     try:
-        local = load_config(args.config)
         # santad decides with the settings the last sync applied on top of the local ones (§3.4).
-        config = effective_config(local, load_state(local.sync_state_path))
+        config = load_config_in_force(args.config).config
+        settings = PolicySettings.from_config(config)
         fi = file_info(args.path)
         with RuleStore(config.rules_db) as rules:
-            result = evaluate(fi, config, rules)
-    except (ConfigError, FileInfoError) as e:
-        print(f"santacore check: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except (SantacoreError, OSError) as e:
+            result = decide_for_file(fi, rules, settings)
+    except (SantacoreError, OSError) as e:  # ConfigError, FileInfoError, StoreError, RuleError (StaticRules)
         print(f"santacore check: {e}", file=sys.stderr)
         return EXIT_ERROR
     doc = _document(fi, result, config)
@@ -96,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print("Note     : allowed only because of MONITOR mode; LOCKDOWN would block it (BLOCK_UNKNOWN).")
     if not args.record:
         return EXIT_OK
-    if not should_create_event(result, config):
+    if not settings.creates_event(result):
         print("Not recorded: santad creates no event for this decision (§5.2).", file=sys.stderr)
         return EXIT_OK
     if not config.sync_base_url:

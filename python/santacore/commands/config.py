@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config.profile import read_profile, render_toml, write_config
-from santacore.config.settings import ConfigError, load_config
+from santacore.config.in_force import ConfigInForce, load_config_in_force
+from santacore.config.profile import read_profile
+from santacore.config.settings import CONFIG_ENV
+from santacore.config.writer import render_toml, write_config
 from santacore.errors import SantacoreError
 
 
 def run_show(args: argparse.Namespace) -> int:
+    """The configuration in force: the file's settings under those of the last sync, each with its source."""
     try:
-        config = load_config(args.config)
-    except ConfigError as e:
+        in_force = load_config_in_force(args.config)
+    except (SantacoreError, OSError) as e:  # ConfigError for the file, StoreError for the sync state
         print(f"santacore config: {e}", file=sys.stderr)
         return EXIT_ERROR
-    header = f"santacore configuration from {config.source or 'defaults'}"
-    sys.stdout.write(render_toml(config.to_values(), header=header))
-    for note in config.unknown_key_notes():
+    if args.json:
+        json.dump(in_force.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        settings = in_force.settings()
+        values = {s.key: s.value for s in settings}
+        sources = {s.key: s.source.value for s in settings}
+        sys.stdout.write(render_toml(values, header=_show_header(in_force), comments=sources))
+    for note in in_force.local.unknown_key_notes():
         print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+def _show_header(in_force: ConfigInForce) -> str:
+    local = in_force.local
+    file = str(local.source) if local.source else f"none (${CONFIG_ENV} is not set): built-in defaults"
+    if in_force.server_attributes:
+        server = f"the settings of the last sync, in {local.sync_state_path} (they override the file)"
+    else:
+        server = "none (no sync has set any)"
+    return (
+        f"santacore configuration in force\nfile: {file}\nserver: {server}\n"
+        "Each key ends with where its value comes from: file, server or default."
+    )
 
 
 def run_import(args: argparse.Namespace) -> int:

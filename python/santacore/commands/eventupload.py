@@ -16,8 +16,9 @@ from santacore.config.settings import ConfigError, load_config
 from santacore.errors import NotABundleError, SantacoreError
 from santacore.identity.bundle import hash_bundle
 from santacore.identity.fileinfo import FileInfoError, file_info
+from santacore.santad.event_builders import bundle_events, file_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, bundle_events, file_event, upload_body
+from santacore.santad.events import StoredEvent, upload_body
 from santacore.santad.execution import store_events
 
 

@@ -1,34 +1,41 @@
-"""Santa's configuration profiles (`.mobileconfig` / `.plist`) imported into santacore's
-TOML configuration, and the TOML writer. `santacore config import` is built on this; the
-keys, their parsing and validation live in `santacore.config.settings`."""
+"""Santa's configuration profiles (`.mobileconfig` / `.plist`) read as the values of santacore's TOML configuration.
+
+`santacore config import` is built on this; the keys, their parsing and validation live in
+`santacore.config.keys`, the TOML writer in `santacore.config.writer`.
+
+* Santa silently ignores a value of the wrong type, and so does `read_profile`: it lists what it
+  skipped, and why, in `ProfileImport.ignored` (`load_config` rejects such a value instead).
+* Deprecated key names follow Santa's precedence and are written with the new names.
+* EnableBundles and FullSyncInterval are not imported: Santa takes them from the sync server only.
+* Signed (CMS) profiles are unwrapped with asn1crypto; the signature is *not* verified
+  (`ProfileImport.signed` says so). Only payloads for ``com.northpolesec.santa`` and
+  ``com.google.santa`` are read, and of the older ManagedClient form only the ``Forced`` settings
+  (the only ones Santa reads).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import plistlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["ProfileImport", "import_profile", "read_profile", "render_toml", "write_config"]
-
-from santacore.config.settings import (
-    _KEYS,
+from santacore.config.keys import (
+    KEYS,
     MANAGED_CLIENT_PAYLOAD,
     SANTA_DOMAINS,
-    Config,
-    ConfigError,
-    _Context,
-    _Invalid,
-    _Key,
-    _p_bool,
-    _p_client_mode,
-    _unknown_key_reason,
+    InvalidValue,
+    Key,
+    KeyContext,
+    parse_bool,
+    parse_client_mode,
+    unknown_key_reason,
 )
+from santacore.config.settings import ConfigError, read_bytes
+
+__all__ = ["ProfileImport", "import_profile", "read_profile"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,7 @@ def read_profile(path: str | os.PathLike[str]) -> ProfileImport:
     ServerAuthRootsData, deprecated names); keys Santa would ignore, keys santacore does not
     use and values santacore would reject are listed in `ignored` with the reason."""
     where = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such profile") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+    raw = read_bytes(path, "profile")
     notes: list[str] = []
     signed = raw[:1] == b"\x30" or raw.lstrip().startswith(b"-----BEGIN")  # DER or PEM CMS
     if signed:
@@ -142,9 +144,9 @@ def _profile_settings(top: dict[str, Any], where: str, notes: list[str]) -> tupl
 def _import_settings(settings: Mapping[str, Any], notes: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     ignored: dict[str, str] = {}
-    ctx = _Context("profile", None, {"HOME": "~"})  # values are checked, not resolved
-    by_name = {name: spec for spec in _KEYS for name in (spec.name, *spec.aliases)}
-    for spec in _KEYS:
+    ctx = KeyContext("profile", None, {"HOME": "~"})  # values are checked, not resolved
+    by_name = {name: spec for spec in KEYS for name in (spec.name, *spec.aliases)}
+    for spec in KEYS:
         names = [n for n in (spec.name, *spec.aliases) if n in settings]
         if not names:
             continue
@@ -162,7 +164,7 @@ def _import_settings(settings: Mapping[str, Any], notes: list[str]) -> tuple[dic
         try:
             value = _from_plist(spec, settings[name])
             spec.parse(value, ctx)
-        except _Invalid as exc:
+        except InvalidValue as exc:
             ignored[name] = f"{name}{exc.sub}: {exc}"
             continue
         if name != spec.name:
@@ -170,25 +172,25 @@ def _import_settings(settings: Mapping[str, Any], notes: list[str]) -> tuple[dic
         values[spec.name] = value
     for key in settings:
         if key not in by_name:
-            ignored[key] = _unknown_key_reason(key)
+            ignored[key] = unknown_key_reason(key)
     return values, ignored
 
 
-def _from_plist(spec: _Key, value: Any) -> Any:
+def _from_plist(spec: Key, value: Any) -> Any:
     """A profile value as Santa reads it, converted to a TOML value."""
     assert spec.santa_type is not None
     if not isinstance(value, spec.santa_type):
         wanted = spec.santa_type[0] if isinstance(spec.santa_type, tuple) else spec.santa_type
-        raise _Invalid(f"Santa ignores it: expected {_plist_kind(wanted)}, got {_plist_kind(type(value))}")
-    if spec.parse is _p_bool:
+        raise InvalidValue(f"Santa ignores it: expected {_plist_kind(wanted)}, got {_plist_kind(type(value))}")
+    if spec.parse is parse_bool:
         return bool(value)  # NSNumber boolValue
-    if spec.parse is _p_client_mode and isinstance(value, float) and value.is_integer():
+    if spec.parse is parse_client_mode and isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            raise _Invalid("expected PEM text, got binary data") from None
+            raise InvalidValue("expected PEM text, got binary data") from None
     return _plain(value)
 
 
@@ -215,118 +217,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, bytes):
-        raise _Invalid("data values cannot be written to TOML")
+        raise InvalidValue("data values cannot be written to TOML")
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise _Invalid(f"{value} is too large for TOML")
+        raise InvalidValue(f"{value} is too large for TOML")
     return value
-
-
-# --- writing TOML --------------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key, literal_ok=False)
-
-
-def _toml_string(text: str, *, literal_ok: bool = True) -> str:
-    if _SURROGATE.search(text):
-        raise TypeError("a string with a lone surrogate (undecodable bytes) has no TOML form")
-    if literal_ok and "\n" in text and "'''" not in text and not text.endswith("'"):
-        if not _CONTROL.search(text.replace("\n", "")):
-            return "'''\n" + text + "'''"
-    if literal_ok and "\\" in text and "'" not in text and not _CONTROL.search(text):
-        return "'" + text + "'"
-    out = []
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch < " " or ch == "\x7f":
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"{type(value).__name__} has no TOML form")
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Mapping) for v in value)
-
-
-def render_toml(values: Mapping[str, Any], *, header: str | None = None) -> str:
-    """`values` (Santa key names → TOML values) as a TOML document, known keys in the documented
-    order, then the others; tables and arrays of tables last, as TOML requires."""
-    order = {spec.name: i for i, spec in enumerate(_KEYS)}
-    keys = sorted(values, key=lambda k: order.get(k, len(order)))
-    lines = [f"# {line}".rstrip() for line in (header or "").splitlines()]
-    tables: list[str] = []
-    for key in keys:
-        value = values[key]
-        try:
-            if isinstance(value, Mapping):
-                tables += ["", f"[{_toml_key(key)}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-            elif _is_table_array(value):
-                for entry in value:
-                    tables += ["", f"[[{_toml_key(key)}]]"]
-                    tables += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in entry.items()]
-            else:
-                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        except TypeError as exc:
-            raise ConfigError(f"{key}: cannot be written as TOML: {exc}") from None
-    text = "\n".join(lines + tables)
-    return text.lstrip("\n") + "\n"
-
-
-def write_config(
-    path: str | os.PathLike[str],
-    values: Mapping[str, Any],
-    *,
-    overwrite: bool = False,
-    header: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Path:
-    """Check `values` (they must load), then write them as TOML at `path` with mode 0600 (the file
-    may hold a password). An existing file is replaced only with `overwrite`: FileExistsError."""
-    target = Path(path)
-    Config.from_values(values, source=target, environ=environ)
-    text = render_toml(values, header=header).encode("utf-8")
-    if not overwrite:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
-        return target
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target

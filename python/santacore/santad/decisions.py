@@ -1,6 +1,7 @@
-"""Santa's decision vocabulary (spec §4.2, §8.5): the `decision` strings events carry, the
-internal SNTEventState bits santad stores, and the client modes. Shared by the event
-model, the rule engine and the sync client, so each name is spelled once."""
+"""Santa's decision vocabulary (spec §4.2, §8.5): decision strings, SNTEventState bits and client modes.
+
+The `decision` strings events carry, the internal SNTEventState bits santad stores, and the client
+modes. Shared by the event model, the rule engine and the sync client, so each name is spelled once."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Santa's stored execution event (SNTStoredEvent, spec §4–§5): the model, its wire forms and
-its events.db record.
+"""Santa's stored execution event (SNTStoredEvent, spec §4–§5): the model, its wire forms and its events.db record.
 
 * `StoredEvent` holds every §4.1 field plus what santad stores beside them (`idx`,
   `occurrence_date`, `needs_bundle_hash`, the full `file_path`).
@@ -8,48 +7,33 @@ its events.db record.
   `upload_body` wraps a batch as the eventupload request (§3.2).
 * `to_record` / `from_record` are the events.db `eventdata` blob (§5.1 santacore guidance):
   JSON of the §4.1 keys plus the internal fields.
-* `execution_event`, `bundle_events` and `with_bundle_fields` build events as santad and
-  santabundleservice do (§4.4, §5.4, §6.6).
+* `with_bundle_fields` copies a bundle hash onto a stored event (§4.4).
 
-The model neither stores nor sends itself; the event store and the sync client do.
+Building events from a file (`execution_event`, `file_event`, `bundle_events`) is
+`santacore.santad.event_builders`, which needs a file's identity (and LIEF); this module does not,
+so a sync that only reads and uploads stored events never loads it. The model neither stores nor
+sends itself; the event store and the sync client do.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import posixpath
 import secrets
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from santacore.errors import SantacoreError
-from santacore.identity.bundle import BundleHash
-from santacore.identity.fileinfo import FileInfo, FileInfoError, Host, file_info
 from santacore.santad.decisions import Decision
-from santacore.santad.sessions import ExecutionContext
 
-# Runtime code-signing flags (Apple's cs_blobs.h) that decide what an execution event carries.
-CS_VALID = 0x1
-CS_ADHOC = 0x2
-CS_HARD = 0x100
-CS_KILL = 0x200
-CS_PLATFORM_BINARY = 0x4000000
-CS_SIGNED = 0x20000000
-CS_DEV_CODE = 0x40000000
-# CodeDirectory flags the kernel copies into a process's flags (CS_ALLOWED_MACHO).
-_CS_ALLOWED_MACHO = 0x2 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 | 0x10000 | 0x20000
+if TYPE_CHECKING:
+    from santacore.identity.bundle import BundleHash
 
 # `[NSDate distantFuture]` as Unix seconds: the occurrence date of a BUNDLE_BINARY event.
 DISTANT_FUTURE = 64092211200.0
-# [N] EncodeEntitlementsCommon: at most 64 entitlements, nested values 5 levels deep.
-MAX_ENTITLEMENTS = 64
-_MAX_ENTITLEMENT_LEVELS = 5
 _UINT32 = 0xFFFFFFFF
 
 
@@ -84,11 +68,6 @@ class SigningStatus(StrEnum):
     ADHOC = "SIGNING_STATUS_ADHOC"
     DEVELOPMENT = "SIGNING_STATUS_DEVELOPMENT"
     PRODUCTION = "SIGNING_STATUS_PRODUCTION"
-
-    @classmethod
-    def of(cls, fi: FileInfo) -> SigningStatus:
-        """The status of `FileInfo.signing_status` (unsigned, invalid, adhoc, development, production)."""
-        return cls("SIGNING_STATUS_" + fi.signing_status.upper())
 
 
 class Certificate(NamedTuple):
@@ -465,195 +444,9 @@ def _from_record(data: bytes) -> StoredEvent:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# The process that executed: user, pid, parent, sessions
-
-
-# ---------------------------------------------------------------------------------------------
-# Building events from files
-
-
-def _standardized(obj: Any, level: int) -> Any:
-    """[N] StandardizedNestedObjects: data → base64, dates → ISO 8601, deep values → text."""
-    if level == 0:
-        return str(obj)
-    level -= 1
-    if isinstance(obj, bool | int | float | str):
-        return obj
-    if isinstance(obj, list | tuple):
-        return [_standardized(v, level) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _standardized(v, level) for k, v in obj.items()}
-    if isinstance(obj, bytes | bytearray):
-        return base64.b64encode(obj).decode("ascii")
-    if isinstance(obj, datetime | date):
-        moment = obj if isinstance(obj, datetime) else datetime(obj.year, obj.month, obj.day)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return str(obj)
-
-
-def encode_entitlements(
-    entitlements: Mapping[str, Any] | None, *, filtered: bool = False
-) -> tuple[tuple[tuple[str, str], ...], bool]:
-    """[N]'s EncodeEntitlementsCommon: up to 64 (key, compact-JSON value) pairs in the
-    dictionary's order, and whether the set is incomplete. NSJSONSerialization escapes `/`."""
-    if not entitlements:
-        return (), filtered
-    standardized = _standardized(dict(entitlements), _MAX_ENTITLEMENT_LEVELS)
-    pairs = []
-    for key, value in list(standardized.items())[:MAX_ENTITLEMENTS]:
-        if not isinstance(key, str):
-            continue
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        pairs.append((key, text.replace("/", "\\/")))
-    return tuple(pairs), filtered or len(standardized) > MAX_ENTITLEMENTS
-
-
-def _certificates(fi: FileInfo) -> tuple[Certificate, ...]:
-    return tuple(Certificate(c.sha256, c.cn, c.org, c.ou, c.valid_from, c.valid_until) for c in fi.signing_chain)
-
-
-def static_cs_flags(fi: FileInfo) -> int:
-    """Best-effort runtime flags of a process started from `fi`, from the file alone: the
-    CodeDirectory flags the kernel adopts, CS_SIGNED, CS_VALID unless the signature fails, and
-    CS_PLATFORM_BINARY. macOS may add more at exec (pass the real flags when known)."""
-    host = fi.host
-    if host is None or host.signature is None:
-        return 0
-    flags = (host.signature.flags & _CS_ALLOWED_MACHO) | CS_SIGNED
-    if fi.signing_status != "invalid":
-        flags |= CS_VALID
-    if host.signature.platform_binary:
-        flags |= CS_PLATFORM_BINARY
-    return flags
-
-
-def _signing_extras(fi: FileInfo) -> dict[str, Any]:
-    """The [N] fields a file's signature provides (29, 31–33)."""
-    host = fi.host
-    entitlements, filtered = encode_entitlements(fi.entitlements)
-    return {
-        "entitlements": entitlements,
-        "entitlements_filtered": filtered,
-        "signing_status": SigningStatus.of(fi),
-        "signing_time": host.signing_time if host else None,
-        "secure_signing_time": host.secure_signing_time if host else None,
-    }
-
-
-def execution_event(
-    fi: FileInfo,
-    decision: Decision,
-    *,
-    context: ExecutionContext | None = None,
-    now: float | None = None,
-    needs_bundle_hash: bool = False,
-) -> StoredEvent:
-    """The event santad records for an execution of `fi` (§4.1, §5.4, §7.3).
-
-    Bundle fields describe the *nearest* bundle. Team ID and Signing ID are absent when the
-    signature is unsigned/invalid or development-signed; the cdhash only when the process is
-    CS_SIGNED + CS_VALID with CS_KILL or CS_HARD and the signature verifies.
-    """
-    if decision is Decision.BUNDLE_BINARY:
-        raise ValueError("BUNDLE_BINARY events come from bundle_events()")
-    ctx = context or ExecutionContext()
-    flags = static_cs_flags(fi) if ctx.cs_flags is None else ctx.cs_flags
-    status = fi.signing_status
-    verified = status not in ("unsigned", "invalid")
-    chain = _certificates(fi) if verified else ()
-    development = bool(fi.signing_chain and fi.signing_chain[0].is_development) or bool(flags & CS_DEV_CODE)
-    keep_ids = verified and not development
-    enforced = flags & CS_SIGNED and flags & CS_VALID and flags & (CS_KILL | CS_HARD)
-    cdhash = fi.cdhash if verified and enforced else ("" if status == "unsigned" else None)
-    return StoredEvent(
-        file_sha256=fi.sha256,
-        file_path=fi.path,
-        decision=decision,
-        occurrence_date=time.time() if now is None else now,
-        executing_user=ctx.executing_user,
-        logged_in_users=ctx.logged_in_users,
-        current_sessions=ctx.current_sessions,
-        file_bundle_id=fi.bundle_id,
-        file_bundle_path=fi.bundle.path if fi.bundle else None,
-        file_bundle_name=fi.bundle_name,
-        file_bundle_version=fi.bundle_version,
-        file_bundle_version_string=fi.bundle_version_string,
-        pid=ctx.pid,
-        ppid=ctx.ppid,
-        parent_name=ctx.parent_name,
-        team_id=fi.team_id if keep_ids else None,
-        signing_id=fi.santa_signing_id if keep_ids else None,
-        cdhash=cdhash,
-        signing_chain=chain,
-        cs_flags=flags,
-        needs_bundle_hash=needs_bundle_hash,
-        **_signing_extras(fi),
-    )
-
-
-def _file_signing(fi: FileInfo) -> dict[str, Any]:
-    """Signing values of a non-execution event (§4.1 row 23): a CodeDirectory's values count
-    even when validation failed; a universal binary failing the all-architectures check has
-    none; unsigned code has an empty cdhash."""
-    if fi.consistency == "inconsistent":
-        signing: dict[str, Any] = {}
-    elif fi.consistency == "unsigned":
-        signing = {"cdhash": ""}
-    else:
-        signing = {"team_id": fi.team_id, "signing_id": fi.santa_signing_id, "cdhash": fi.cdhash}
-    return {**signing, "signing_chain": _certificates(fi), **_signing_extras(fi)}
-
-
-def file_event(fi: FileInfo) -> StoredEvent:
-    """The non-execution event `santactl eventupload` makes for one file: decision
-    BUNDLE_BINARY, the file's own signing values, its nearest bundle's metadata."""
-    return StoredEvent(
-        file_sha256=fi.sha256,
-        file_path=fi.path,
-        decision=Decision.BUNDLE_BINARY,
-        occurrence_date=DISTANT_FUTURE,
-        file_bundle_id=fi.bundle_id,
-        file_bundle_path=fi.bundle.path if fi.bundle else None,
-        file_bundle_name=fi.bundle_name,
-        file_bundle_version=fi.bundle_version,
-        file_bundle_version_string=fi.bundle_version_string,
-        **_file_signing(fi),
-    )
-
-
-def _bundle_binary_event(path: str, sha256: str, bh: BundleHash, host: Host) -> StoredEvent:
-    root = bh.bundle
-    common: dict[str, Any] = {
-        "file_sha256": sha256,
-        "file_path": path,
-        "decision": Decision.BUNDLE_BINARY,
-        "occurrence_date": DISTANT_FUTURE,
-        "file_bundle_path": root.path,
-        "file_bundle_id": root.bundle_id,
-        "file_bundle_name": root.bundle_name,
-        "file_bundle_version": root.bundle_version,
-        "file_bundle_version_string": root.bundle_version_string,
-        "file_bundle_executable_rel_path": bh.executable_rel_path,
-        "file_bundle_hash": bh.bundle_hash,
-        "file_bundle_binary_count": bh.binary_count,
-        "file_bundle_hash_millis": bh.hash_millis,
-    }
-    try:
-        fi = file_info(path, host=host)
-    except (FileInfoError, OSError):
-        return StoredEvent(**common)  # the file went away after hashing: no signature values
-    return StoredEvent(**common, **_file_signing(fi))
-
-
-def bundle_events(bundle_hash: BundleHash, *, host: Host = "apple-silicon") -> list[StoredEvent]:
-    """The BUNDLE_BINARY events of a bundle hash (§4.4, §6.6): one per distinct binary, each
-    with the ancestor bundle's metadata and its own signing values; empty without a hash.
-    `host` picks the slice whose signature each event reports. No process data (§4.4)."""
-    if bundle_hash.bundle_hash is None:
-        return []
-    return [_bundle_binary_event(b.path, b.sha256, bundle_hash, host) for b in bundle_hash.unique_binaries()]
+def wire_events(events: Iterable[StoredEvent], variant: Variant = DEFAULT_VARIANT) -> list[dict[str, Any]]:
+    """The uploaded form of each event `variant` uploads, in order."""
+    return [e.to_wire(variant) for e in events if e.uploaded_in(variant)]
 
 
 def with_bundle_fields(event: StoredEvent, bundle_hash: BundleHash) -> StoredEvent:
@@ -668,8 +461,3 @@ def with_bundle_fields(event: StoredEvent, bundle_hash: BundleHash) -> StoredEve
         file_bundle_hash_millis=bundle_hash.hash_millis,
         file_bundle_executable_rel_path=bundle_hash.executable_rel_path,
     )
-
-
-def wire_events(events: Iterable[StoredEvent], variant: Variant = DEFAULT_VARIANT) -> list[dict[str, Any]]:
-    """The uploaded form of each event `variant` uploads, in order."""
-    return [e.to_wire(variant) for e in events if e.uploaded_in(variant)]

@@ -1,6 +1,6 @@
-"""santad's part, run on demand: turn events into rows of events.db and store them
-(spec §5.4). The event model knows nothing of the store and the store nothing of events;
-this is where the two meet."""
+"""Storing events as santad does (spec §5.4): each event turned into its events.db row, a batch in one transaction.
+
+The event model knows nothing of the store and the store nothing of events; this is where the two meet."""
 
 from __future__ import annotations
 

@@ -1,12 +1,14 @@
-"""How santad turns rules into a decision (spec §8.3–8.5; google/santa
-`SNTPolicyProcessor.mm` `decisionForFileInfo`): static rules, then the one highest-precedence
-rule row, the (type, state) map, bad-signature and page-zero protection, path scopes, and the
-client mode's default. Nothing here prints or touches the disk."""
+"""How santad turns rules into a decision (spec §8.3–8.5; google/santa `SNTPolicyProcessor.mm` `decisionForFileInfo`).
+
+Static rules, then the one highest-precedence rule row, the (type, state) map, bad-signature and
+page-zero protection, path scopes, and the client mode's default. `PolicySettings` is what the
+decision reads from the configuration in force, built once with `PolicySettings.from_config`.
+Nothing here prints or touches the disk."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +24,7 @@ from santacore.santad.rules import (
 )
 
 if TYPE_CHECKING:
+    from santacore.config.settings import Config
     from santacore.identity.fileinfo import FileInfo
 
 
@@ -152,6 +155,58 @@ def would_block_in_lockdown(result: DecisionResult) -> bool:
     return result.would_block_in_lockdown
 
 
+@dataclass(frozen=True, kw_only=True)
+class PolicySettings:
+    """The settings santad's decision reads (§8.3) and whether it creates an event (§5.2).
+
+    The defaults are Santa's (those of an empty configuration): `PolicySettings()` equals
+    `PolicySettings.from_config(Config())`."""
+
+    mode: ClientMode | int = ClientMode.MONITOR
+    """ClientMode; a value santad does not know blocks, as Lockdown does."""
+    transitive_rules: bool = False
+    """EnableTransitiveRules: ALLOW_COMPILER and ALLOW_TRANSITIVE rules count as such (§8.4)."""
+    bad_signature_protection: bool = False
+    """EnableBadSignatureProtection: block a signature that fails for a reason other than being unsigned."""
+    page_zero_protection: bool = True
+    """EnablePageZeroProtection: block a Mach-O without `__PAGEZERO`."""
+    allowed_path_regex: re.Pattern[str] | None = None
+    blocked_path_regex: re.Pattern[str] | None = None
+    static_rules: tuple[Rule, ...] = ()
+    """StaticRules, looked at before rules.db."""
+    launchd_certificate: str | None = None
+    """The leaf certificate SHA-256 of launchd, allowed when no rule matches it (§8.3 step 4)."""
+    all_event_upload: bool = False
+    """EnableAllEventUpload: allowed executions are recorded too (§5.2)."""
+    unknown_event_upload: bool = True
+    """Not DisableUnknownEventUpload: ALLOW_UNKNOWN (Monitor mode) executions are recorded (§5.2)."""
+
+    @classmethod
+    def from_config(cls, config: Config, *, launchd_certificate: str | None = None) -> PolicySettings:
+        """The settings of `config`: pass the configuration in force (`santacore.config.in_force`:
+        the local file with the last sync's server settings on top), not the local file alone.
+        Static rules are validated here (RuleError)."""
+        return cls(
+            mode=config.client_mode,
+            transitive_rules=config.enable_transitive_rules,
+            bad_signature_protection=config.enable_bad_signature_protection,
+            page_zero_protection=config.enable_page_zero_protection,
+            allowed_path_regex=config.allowed_path_regex,
+            blocked_path_regex=config.blocked_path_regex,
+            static_rules=tuple(Rule.from_wire(r) for r in config.static_rules),
+            launchd_certificate=launchd_certificate,
+            all_event_upload=config.enable_all_event_upload,
+            unknown_event_upload=not config.disable_unknown_event_upload,
+        )
+
+    def creates_event(self, result: DecisionResult) -> bool:
+        """§5.2: santad stores an event for every denial; for ALLOW_UNKNOWN unless
+        DisableUnknownEventUpload; for other allows only with EnableAllEventUpload."""
+        if self.all_event_upload or not result.allowed:
+            return True
+        return result.decision is Decision.ALLOW_UNKNOWN and self.unknown_event_upload
+
+
 def compile_path_regex(pattern: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
     """A scope regex (`AllowedPathRegex`/`BlockedPathRegex`); "" means none.
 
@@ -188,80 +243,54 @@ def _result(
 def decide(
     identifiers: Identifiers,
     lookup: RuleLookup,
+    settings: PolicySettings,
     *,
-    mode: ClientMode | int,
     path: str | None,
     is_macho: bool,
     missing_pagezero: bool,
     bad_signature: bool,
-    transitive_rules: bool = False,
-    bad_signature_protection: bool = False,
-    page_zero_protection: bool = False,
-    allowed_path_regex: str | re.Pattern[str] | None = None,
-    blocked_path_regex: str | re.Pattern[str] | None = None,
-    static_rules: Sequence[Rule] = (),
-    launchd_certificate: str | None = None,
 ) -> DecisionResult:
-    """santad's decision (§8.3 steps 2–8, google/santa order); the first step that decides wins.
+    """santad's decision (§8.3 steps 2–8, google/santa order) under `settings`; the first step that decides wins.
 
     `bad_signature` is a signature error other than "unsigned". `path` None means no file to
     look at (santactl checking a bare identifier): the scope steps 6–7 are skipped, as santad's
     `fileIsScopeBlocked:`/`fileIsScopeAllowed:` return nothing without a file. Step 1 (critical
     system binaries, hashed at santad's start on a Mac) is not modelled.
     """
-    rule = find_rule(identifiers, lookup, static_rules=static_rules, launchd_certificate=launchd_certificate)
+    s = settings
+    rule = find_rule(identifiers, lookup, static_rules=s.static_rules, launchd_certificate=s.launchd_certificate)
     if rule is not None:
-        state = rule_event_state(rule, transitive_rules=transitive_rules)
+        state = rule_event_state(rule, transitive_rules=s.transitive_rules)
         if state is not None:
             return _result(state, f"{rule.type.wire} {_state_word(rule.state)} rule {rule.identifier}", rule)
-    if bad_signature_protection and bad_signature:
+    if s.bad_signature_protection and bad_signature:
         return _result(Decision.BLOCK_CERTIFICATE.event_state, "Blocked due to signature error")
     if path is not None:
-        blocked = compile_path_regex(blocked_path_regex)
-        if blocked is not None and blocked.search(path):
+        if s.blocked_path_regex is not None and s.blocked_path_regex.search(path):
             return _result(Decision.BLOCK_SCOPE.event_state, "Blocked Path Regex")
-        if page_zero_protection and missing_pagezero:
+        if s.page_zero_protection and missing_pagezero:
             return _result(Decision.BLOCK_SCOPE.event_state, "Missing __PAGEZERO")
-        allowed = compile_path_regex(allowed_path_regex)
-        if allowed is not None and allowed.search(path):
+        if s.allowed_path_regex is not None and s.allowed_path_regex.search(path):
             return _result(Decision.ALLOW_SCOPE.event_state, "Allowed Path Regex")
         if not is_macho:
             return _result(Decision.ALLOW_SCOPE.event_state, "Not a Mach-O")
     why = "No rule matched" if rule is None else f"{rule.type.wire} {_state_word(rule.state)} rule ignored"
-    if mode == ClientMode.MONITOR:
+    if s.mode == ClientMode.MONITOR:
         return _result(Decision.ALLOW_UNKNOWN.event_state, f"{why}; Monitor mode allows")
-    return _result(Decision.BLOCK_UNKNOWN.event_state, f"{why}; {_mode_name(mode)} mode blocks")
+    return _result(Decision.BLOCK_UNKNOWN.event_state, f"{why}; {_mode_name(s.mode)} mode blocks")
 
 
 def decide_for_file(
-    fi: FileInfo,
-    lookup: RuleLookup,
-    *,
-    mode: ClientMode | int,
-    cs_flags: int | None = None,
-    transitive_rules: bool = False,
-    bad_signature_protection: bool = False,
-    page_zero_protection: bool = False,
-    allowed_path_regex: str | re.Pattern[str] | None = None,
-    blocked_path_regex: str | re.Pattern[str] | None = None,
-    static_rules: Sequence[Rule] = (),
-    launchd_certificate: str | None = None,
+    fi: FileInfo, lookup: RuleLookup, settings: PolicySettings, *, cs_flags: int | None = None
 ) -> DecisionResult:
     """`decide` with everything a file tells: its identifiers (`Identifiers.from_file_info`), path,
     Mach-O-ness, `__PAGEZERO`, and whether its signature fails for a reason other than being unsigned."""
     return decide(
         Identifiers.from_file_info(fi, cs_flags=cs_flags),
         lookup,
-        mode=mode,
+        settings,
         path=fi.path,
         is_macho=fi.macho.is_macho,
         missing_pagezero=fi.missing_pagezero,
         bad_signature=fi.signing_status == "invalid",
-        transitive_rules=transitive_rules,
-        bad_signature_protection=bad_signature_protection,
-        page_zero_protection=page_zero_protection,
-        allowed_path_regex=allowed_path_regex,
-        blocked_path_regex=blocked_path_regex,
-        static_rules=static_rules,
-        launchd_certificate=launchd_certificate,
     )

@@ -1,4 +1,4 @@
-"""Santa's rules (spec §8.1–8.2, §8.6).
+"""Santa's rules (spec §8.1–8.2, §8.6): the rule model, a file's identifiers, and santactl rule's messages.
 
 `Rule` is one row of rules.db, validated and normalised the way northpolesec/santa's `SNTRule`
 does it (strict: a disallowed character rejects the identifier, nothing is trimmed).
@@ -17,6 +17,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from santacore.errors import SantacoreError
+from santacore.santad.sessions import CS_DEV_CODE, CS_HARD, CS_KILL, CS_SIGNED, CS_VALID
 
 if TYPE_CHECKING:
     from santacore.identity.fileinfo import FileInfo
@@ -27,13 +28,6 @@ APPLE_EPOCH = 978307200
 # santad's internal SNTEventStates that have no wire name (spec §4.2: uploaded as UNKNOWN).
 EVENT_STATE_ALLOW_COMPILER = 1 << 44
 EVENT_STATE_ALLOW_TRANSITIVE = 1 << 45
-
-# Code-signing flags of a running process (xnu `cs_blobs.h`), as an ES exec event reports them.
-CS_VALID = 0x00000001
-CS_HARD = 0x00000100
-CS_KILL = 0x00000200
-CS_SIGNED = 0x20000000
-CS_DEV_CODE = 0x40000000
 
 TEAM_ID_LENGTH = 10
 _HEX = frozenset("0123456789abcdefABCDEF")

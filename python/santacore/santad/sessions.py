@@ -1,5 +1,7 @@
-"""Who is running what (santad's execution context, spec §4.1 rows 4, 6–7, 18–20): the
-executing user, the process and its parent, and the login sessions from utmp/utmpx."""
+"""Who is running what (santad's execution context, spec §4.1 rows 4, 6–7, 18–20) and its code-signing flags.
+
+The executing user, the process and its parent, the login sessions from utmp/utmpx, and the runtime
+code-signing flags (`CS_*`) an exec event reports."""
 
 from __future__ import annotations
 
@@ -20,6 +22,17 @@ class UtmpEntry(NamedTuple):
     line: str
     host: str
 
+
+# Code-signing flags of a running process (xnu `cs_blobs.h`), as an ES exec event reports them
+# (`ExecutionContext.cs_flags`): what decides the identifiers santad looks a process up by (§7.3)
+# and what its execution event carries (§4.1).
+CS_VALID = 0x1
+CS_ADHOC = 0x2
+CS_HARD = 0x100
+CS_KILL = 0x200
+CS_PLATFORM_BINARY = 0x4000000
+CS_SIGNED = 0x20000000
+CS_DEV_CODE = 0x40000000
 
 _USER_PROCESS = 7
 # glibc `struct utmp` (x86_64/aarch64, 384 bytes): type, pid, line, id, user, host, ...

@@ -18,19 +18,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from santacore.config.settings import Config
 from santacore.errors import SyncError
 from santacore.identity.bundle import BundleHash
-from santacore.identity.fileinfo import Host
 from santacore.santad.event_store import EventRow, EventStore, IdxCollisionError
 from santacore.santad.events import (
     DEFAULT_VARIANT,
     EventDecodeError,
     StoredEvent,
     Variant,
-    bundle_events,
     new_idx,
     with_bundle_fields,
 )
@@ -44,6 +42,9 @@ from santacore.sync.protocol import PreflightResponse, SyncType
 from santacore.sync.state import SyncState, effective_config, load_state, save_state
 from santacore.sync.transport import Transport
 from santacore.sync.wire import encode_json
+
+if TYPE_CHECKING:
+    from santacore.identity.fileinfo import Host
 
 
 class SyncStatus(IntEnum):
@@ -402,6 +403,8 @@ def upload_bundle_event(
     if digest is None:
         ctx.log(f"No bundle hash for {event.file_name}: its event goes up with the next full sync as it is")
         return UploadOutcome.NO_BUNDLE_HASH
+    from santacore.santad.event_builders import bundle_events  # loads LIEF: only once a bundle was hashed
+
     updated = with_bundle_fields(event, bundle_hash)
     ctx.events.replace([event_row(updated)])
     generated = bundle_events(bundle_hash, host=host)

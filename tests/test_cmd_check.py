@@ -28,7 +28,7 @@ from santacore.santad.rules import Rule, RuleState, RuleType
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
 COMMON = "santa/northpolesec/common/testdata"
 MONITOR, LOCKDOWN = 1, 2
-NOT_RECORDED = "Not recorded: santad creates no event for this decision (§5.2).\n"
+NOT_RECORDED = "Not recorded: santad creates no event for this decision.\n"
 NO_SYNC = "Not recorded: SyncBaseURL is not set, so santad would not store the event.\n"
 SYNC_URL = "https://sync.example.com/santa"
 

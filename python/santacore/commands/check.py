@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.record:
         return EXIT_OK
     if not settings.creates_event(result):
-        print("Not recorded: santad creates no event for this decision (§5.2).", file=sys.stderr)
+        print("Not recorded: santad creates no event for this decision.", file=sys.stderr)
         return EXIT_OK
     if not config.sync_base_url:
         print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)

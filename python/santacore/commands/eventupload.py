@@ -10,9 +10,8 @@ import json
 import os
 import sys
 
-from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands import EXIT_ERROR, EXIT_OK, load_config_or_say_why
 from santacore.commands.progress import with_progress
-from santacore.config.settings import ConfigError, load_config
 from santacore.errors import NotABundleError, SantacoreError
 from santacore.identity.bundle import hash_bundle
 from santacore.identity.fileinfo import FileInfoError, file_info
@@ -57,10 +56,8 @@ def _events_for(path: str, *, bundles: bool, quiet: bool) -> list[StoredEvent]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(f"santacore eventupload: {e}", file=sys.stderr)
+    config = load_config_or_say_why(args.config, "eventupload")
+    if config is None:
         return EXIT_ERROR
     if not args.dry_run and not config.sync_base_url:
         print("Missing SyncBaseURL. Exiting.", file=sys.stderr)  # santactl's words: events need a server

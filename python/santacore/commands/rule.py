@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config.settings import Config, ConfigError, load_config
+from santacore.commands import EXIT_ERROR, EXIT_OK, load_config_or_say_why
+from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfoError, file_info
 from santacore.santad.rule_store import RuleStore
@@ -74,10 +74,8 @@ def _managed_centrally(config: Config) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(f"santacore rule: {e}", file=sys.stderr)
+    config = load_config_or_say_why(args.config, "rule")
+    if config is None:
         return EXIT_ERROR
     state = _state(args)
     listing = args.list or args.export is not None or args.import_file is not None

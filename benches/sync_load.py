@@ -46,7 +46,7 @@ from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, SyncStatus, full_sync
 from santacore.sync.transport import Transport
-from santacore.testing.server import SyncServer
+from santacore.testing import SyncServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GNU_TIME = "/usr/bin/time"

@@ -19,7 +19,7 @@ from santacore.santad.rules import Rule
 from santacore.sync.host import HostFacts
 from santacore.sync.stages import SyncContext, SyncResult, full_sync
 from santacore.sync.transport import RetryPolicy, Transport
-from santacore.testing.server import SyncServer
+from santacore.testing import SyncServer
 
 MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
 NO_SLEEP = RetryPolicy(sleep=lambda seconds: None)

@@ -38,7 +38,7 @@ from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import SyncState, load_state
-from santacore.testing.server import FaultKind, SyncServer
+from santacore.testing import FaultKind, SyncServer
 from tests.sync_client import MACHINE, NO_SLEEP, SyncTestClient, write_config
 
 ATTEMPTS = NO_SLEEP.attempts  # Santa's 5 (§2.4)
@@ -265,7 +265,7 @@ def test_fault(tmp_path: Path, stage: str, case: FaultCase) -> None:
     # the client ask for CLEAN_ALL (§1.6): the local rule stays, the events go up.
     quirks = {"honour_clean_request": False, **case.quirks}
     with SyncServer(batch_size=BATCH, page_size=BATCH, client_mode="LOCKDOWN", quirks=quirks) as server:
-        server.settings.full_sync_interval = 1200
+        server.preflight.full_sync_interval = 1200
         server.add_rules([wire_rule(i) for i in range(RULES)])
         client = make_client(tmp_path, server, timeout=case.timeout)
         events = [synthetic_event(i) for i in range(EVENTS)]

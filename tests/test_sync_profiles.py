@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import effective_config, load_state
 from santacore.sync.wire import encode_json
-from santacore.testing.server import RecordedRequest, SyncServer, _Reply
+from santacore.testing import RecordedRequest, SyncServer
 from tests.sync_client import FACTS, MACHINE, SyncTestClient, write_config
 
 SECRET = "s3cret-enrollment"
@@ -78,38 +77,6 @@ def synthetic_event(i: int, *, bundle_hash: str | None = None) -> StoredEvent:
         parent_name="launchd",
         **bundle,
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# A SyncServer that also keeps its answers, and may hand out awkward cursors
-
-
-class RecordingServer(SyncServer):
-    """`replies`: (stage, status, JSON object) of every answer, in order. With `cursors`, each cursor the
-    server issues is replaced by the next of them (same page behind it)."""
-
-    def __init__(self, *, cursors: Iterator[str] | None = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.replies: list[tuple[str | None, int, Any]] = []
-        self._awkward = cursors
-
-    def _dispatch(self, rec: RecordedRequest) -> _Reply:
-        reply = super()._dispatch(rec)
-        obj = reply.obj
-        with self._lock:
-            if self._awkward is not None and rec.stage == "ruledownload" and isinstance(obj, dict) and "cursor" in obj:
-                awkward = next(self._awkward)
-                self._cursors[awkward] = self._cursors.pop(obj["cursor"])
-                obj["cursor"] = awkward
-            self.replies.append((rec.stage, reply.status, json.loads(json.dumps(obj))))
-        return reply
-
-    def __enter__(self) -> RecordingServer:
-        self.start()
-        return self
-
-    def answers(self, stage: str) -> list[Any]:
-        return [obj for s, status, obj in self.replies if s == stage and status == 200]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,7 +163,7 @@ def wire_body(rec: RecordedRequest, server: SyncServer, *, extra_headers: dict[s
     return body
 
 
-def check_ruledownload(server: RecordingServer, requests: list[RecordedRequest], answers: list[Any]) -> None:
+def check_ruledownload(server: SyncServer, requests: list[RecordedRequest], answers: list[Any]) -> None:
     """Each request carries the previous page's cursor verbatim; the first none (§3.3)."""
     assert len(requests) == len(answers)
     cursor: str | None = None
@@ -232,9 +199,9 @@ def performed_name(result: SyncResult) -> str:
 
 
 def test_google_profile_end_to_end(tmp_path: Path) -> None:
-    with RecordingServer(profile="google", batch_size=2, page_size=2, cursors=iter(AWKWARD_CURSORS)) as server:
+    with SyncServer(profile="google", batch_size=2, page_size=2, new_cursor=iter(AWKWARD_CURSORS).__next__) as server:
         server.add_rules(RULES)
-        server.settings.client_mode = "LOCKDOWN"
+        server.preflight.client_mode = "LOCKDOWN"
         client = make_client(tmp_path, server)
         events = [synthetic_event(i) for i in range(5)]
         client.queue(events)
@@ -287,8 +254,12 @@ def test_fresh_rules_db_requests_clean_all(tmp_path: Path) -> None:
 
 def test_northpolesec_profile_end_to_end(tmp_path: Path) -> None:
     bundle = sha("acme-bundle")
-    with RecordingServer(
-        profile="northpolesec", batch_size=3, page_size=4, enable_bundles=True, cursors=iter(AWKWARD_CURSORS)
+    with SyncServer(
+        profile="northpolesec",
+        batch_size=3,
+        page_size=4,
+        enable_bundles=True,
+        new_cursor=iter(AWKWARD_CURSORS).__next__,
     ) as server:
         server.add_rules(RULES)
         client = make_client(tmp_path, server, variant=Variant.NORTHPOLESEC)
@@ -327,7 +298,7 @@ def test_northpolesec_profile_end_to_end(tmp_path: Path) -> None:
 
 
 def test_moroz_profile_end_to_end(tmp_path: Path) -> None:
-    with RecordingServer(profile="moroz", batch_size=2) as server:
+    with SyncServer(profile="moroz", batch_size=2) as server:
         server.add_rules(RULES)
         assert server.base_url.endswith("/v1/santa/")
         client = make_client(tmp_path, server)
@@ -371,8 +342,12 @@ def test_moroz_profile_end_to_end(tmp_path: Path) -> None:
 
 def test_zentral_profile_end_to_end(tmp_path: Path) -> None:
     auth = {"Zentral-Authorization": f"Bearer {SECRET}"}
-    with RecordingServer(
-        profile="zentral", batch_size=2, page_size=4, enrollment_secret=SECRET, cursors=iter(AWKWARD_CURSORS)
+    with SyncServer(
+        profile="zentral",
+        batch_size=2,
+        page_size=4,
+        enrollment_secret=SECRET,
+        new_cursor=iter(AWKWARD_CURSORS).__next__,
     ) as server:
         server.add_rules(RULES)
         extra = f'SyncExtraHeaders = {{"Zentral-Authorization" = "Bearer {SECRET}"}}\n'

@@ -42,7 +42,7 @@ from santacore.sync.stages import (
 )
 from santacore.sync.state import SyncState, load_state, save_state
 from santacore.sync.transport import Transport
-from santacore.testing.server import SyncServer
+from santacore.testing import SyncServer
 from tests.sync_client import FACTS, MACHINE, NO_SLEEP
 from tests.test_sync_stages import BINARYRULES, Client, corpus_events, make_client, wire_rules
 
@@ -101,7 +101,7 @@ def test_first_sync_after_the_delay_then_at_the_interval(tmp_path: Path, server:
     """Injected clock and sleep: 15 s, then the configured interval after a failed sync (re-armed after any
     outcome), then the server's interval, then [G]'s clamp of a server value below 60 to 600."""
     client = make_client(tmp_path, server, "FullSyncInterval = 90\n")
-    server.settings.full_sync_interval = 120
+    server.preflight.full_sync_interval = 120
     server.add_fault("status", stage="preflight", times=5, status=500)  # the first sync fails
     now = [1000.0]
     slept: list[float] = []
@@ -111,7 +111,7 @@ def test_first_sync_after_the_delay_then_at_the_interval(tmp_path: Path, server:
         slept.append(seconds)
         now[0] += seconds
         if len(slept) == 3:
-            server.settings.full_sync_interval = 30  # served at the 3rd sync
+            server.preflight.full_sync_interval = 30  # served at the 3rd sync
 
     def log(line: str) -> None:
         if line.startswith("Full sync starting"):
@@ -356,7 +356,7 @@ def blocked_in_bundle(app: Path) -> tuple[StoredEvent, BundleHash, str]:
 
 
 def test_send_events_when_the_server_asks(app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True  # the server asks for bundles it does not hold completely
+    server.preflight.enable_bundles = True  # the server asks for bundles it does not hold completely
     client = make_client(tmp_path, server)
     event, bundle, digest = blocked_in_bundle(app)
     backoff = UploadBackoff()
@@ -397,7 +397,7 @@ def test_drop_events_when_the_server_does_not_ask(app: Path, tmp_path: Path, ser
 
 
 def test_store_events_when_the_upload_fails(app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True
+    server.preflight.enable_bundles = True
     server.add_fault("status", stage="eventupload", times=5, status=500)
     client = make_client(tmp_path, server)
     event, bundle, digest = blocked_in_bundle(app)
@@ -420,7 +420,7 @@ def test_store_events_when_the_upload_fails(app: Path, tmp_path: Path, server: S
 
 
 def test_send_events_batch_failure_keeps_the_rest(app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True
+    server.preflight.enable_bundles = True
     server.add_fault("status", stage="eventupload", skip=1, times=5, status=500)  # the first chunk fails
     client = make_client(tmp_path, server)
     event, bundle, digest = blocked_in_bundle(app)
@@ -448,7 +448,7 @@ def test_no_bundle_hash_leaves_the_event_as_stored(corpus: Path, tmp_path: Path,
 
 
 def test_record_event_as_santad(corpus: Path, app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True
+    server.preflight.enable_bundles = True
     client = make_client(tmp_path, server)
     with make_daemon(client, first_sync_delay=3600) as daemon:
         daemon.start()

@@ -19,7 +19,7 @@ from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus, request_sync_type
 from santacore.sync.state import load_state
-from santacore.testing.server import SyncServer
+from santacore.testing import SyncServer
 from tests.sync_client import MACHINE, SyncTestClient, write_config
 
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
@@ -62,7 +62,7 @@ def wire_rules(corpus: Path, *names: str) -> list[dict[str, Any]]:
 
 def test_full_sync_uploads_applies_and_persists(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
     server.add_rules(wire_rules(corpus, "badbinary", "banned_cdhash", "noop"))
-    server.settings.client_mode = "LOCKDOWN"  # applied at postflight
+    server.preflight.client_mode = "LOCKDOWN"  # applied at postflight
     client = make_client(tmp_path, server)
     events = corpus_events(corpus, 5)
     client.queue(events)
@@ -125,7 +125,7 @@ def test_failed_rule_page_applies_nothing(corpus: Path, tmp_path: Path, server: 
 
 
 def test_postflight_failure_is_ignored(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.client_mode = "LOCKDOWN"
+    server.preflight.client_mode = "LOCKDOWN"
     server.add_fault("status", stage="postflight", times=5, status=500)
     client = make_client(tmp_path, server)
     result = client.sync(server)

@@ -59,7 +59,7 @@ from santacore.santad.event_store import EventStore
 from santacore.santad.events import DEFAULT_VARIANT, StoredEvent, Variant
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
-from santacore.sync import protocol
+from santacore.sync import protocol, responses
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
 from santacore.sync.stages import (
@@ -414,7 +414,7 @@ class SyncDaemon:
 
     def _note_preflight(self, reply: bytes) -> None:
         try:
-            self.batch_size = protocol.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
+            self.batch_size = responses.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
         except SyncError:
             pass  # the preflight stage reports it
 

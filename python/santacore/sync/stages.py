@@ -38,9 +38,10 @@ from santacore.santad.execution import event_row
 from santacore.santad.rule_store import Cleanup, RuleStore
 from santacore.santad.rules import Rule
 from santacore.santad.upload_backoff import UploadBackoff
-from santacore.sync import protocol
+from santacore.sync import protocol, responses
 from santacore.sync.host import HostFacts
-from santacore.sync.protocol import PreflightResponse, SyncType
+from santacore.sync.protocol import SyncType
+from santacore.sync.responses import PreflightResponse
 from santacore.sync.state import SyncState, effective_config, load_state, save_state
 from santacore.sync.transport import Transport
 from santacore.sync.wire import encode_json
@@ -131,12 +132,12 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             primary_user=ctx.config.configured_machine_owner() or "",
             variant=ctx.variant,
         )
-        preflight = protocol.parse_preflight_response(_post(ctx, protocol.PREFLIGHT, body), ctx.variant)
+        preflight = responses.parse_preflight_response(_post(ctx, protocol.PREFLIGHT, body), ctx.variant)
     except SyncError as e:
         result.status, result.error = SyncStatus.PREFLIGHT_FAILED, f"preflight: {e}"
         _say(ctx, result, f"Preflight failed: {e}")
         return result
-    performed = protocol.performed_sync_type(state.sync_type_required, preflight)
+    performed = responses.performed_sync_type(state.sync_type_required, preflight)
     result.performed = performed
     _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync)")
 
@@ -166,7 +167,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             # A clean sync is reported as [N] does, so servers that wait for it (Zentral, §9.4) see it done.
             report_sync_type=True if performed is not SyncType.NORMAL else None,
         )
-        protocol.parse_postflight_response(_post(ctx, protocol.POSTFLIGHT, body), ctx.variant)
+        responses.parse_postflight_response(_post(ctx, protocol.POSTFLIGHT, body), ctx.variant)
     except SyncError as e:
         _say(ctx, result, f"Postflight failed (ignored, as Santa ignores it): {e}")
     save_state(state_path, _apply_preflight(state, preflight, performed, ctx.clock()))
@@ -217,7 +218,7 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
         try:
             body = protocol.eventupload_request(events, ctx.machine_id, ctx.variant)
             # The bundle-binaries request is parsed but ignored during a full sync (§4.5 step 5).
-            protocol.parse_eventupload_response(_post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
+            responses.parse_eventupload_response(_post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
         except SyncError as e:
             _say(ctx, result, f"Event upload failed, {ctx.events.count()} events kept for the next sync: {e}")
             return
@@ -232,7 +233,7 @@ def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
     seen: set[str] = set()
     while True:
         body = protocol.ruledownload_request(cursor, ctx.machine_id, ctx.variant)
-        page = protocol.parse_ruledownload_response(_post(ctx, protocol.RULEDOWNLOAD, body), ctx.variant)
+        page = responses.parse_ruledownload_response(_post(ctx, protocol.RULEDOWNLOAD, body), ctx.variant)
         result.rules_received += page.received
         result.rules_processed += page.processed
         rules.extend(page.rules)
@@ -325,10 +326,10 @@ def store_new_events(store: EventStore, events: Iterable[StoredEvent]) -> list[S
     return pending
 
 
-def _send_batch(ctx: SyncContext, events: list[StoredEvent]) -> protocol.EventUploadResponse:
+def _send_batch(ctx: SyncContext, events: list[StoredEvent]) -> responses.EventUploadResponse:
     """One eventupload request outside a full sync; SyncError when it fails or its answer cannot be parsed."""
     body = protocol.eventupload_request(events, ctx.machine_id, ctx.variant)
-    return protocol.parse_eventupload_response(_post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
+    return responses.parse_eventupload_response(_post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
 
 
 def upload_event_now(ctx: SyncContext, event: StoredEvent, backoff: UploadBackoff) -> str:

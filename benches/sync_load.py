@@ -44,6 +44,7 @@ from santacore.santad.events import Certificate, StoredEvent
 from santacore.santad.execution import store_events
 from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import HostFacts
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncContext, SyncStatus, full_sync
 from santacore.sync.transport import Transport
 from santacore.testing import SyncServer
@@ -121,7 +122,7 @@ def _proc_status_kb(field: str) -> int:
 def child(config_path: str, trace: bool) -> dict[str, Any]:
     config = load_config(config_path, environ={})
     with (
-        Transport.from_config(config, MACHINE) as transport,
+        Transport(TransportSettings.from_config(config), MACHINE) as transport,
         EventStore(config.events_db) as events,
         RuleStore(config.rules_db) as rules,
     ):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ from santacore.santad.execution import store_events
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import Rule
 from santacore.sync.host import HostFacts
+from santacore.sync.retry import RetryPolicy
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncContext, SyncResult, full_sync
-from santacore.sync.transport import RetryPolicy, Transport
+from santacore.sync.transport import Transport
 from santacore.testing import SyncServer
 
 MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
@@ -51,7 +53,7 @@ class SyncTestClient:
     ) -> Iterator[SyncContext]:
         options: dict[str, Any] = {"retry": NO_SLEEP, "timeout": 5.0, **transport}
         with (
-            Transport.from_config(self.config, machine_id, **options) as client,
+            Transport(replace(TransportSettings.from_config(self.config), **options), machine_id) as client,
             EventStore(self.config.events_db) as events,
             RuleStore(self.config.rules_db) as rules,
         ):

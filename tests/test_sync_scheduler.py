@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.protocol import SyncType
 from santacore.sync.scheduler import SyncDaemon
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import (
     SyncContext,
     SyncStatus,
@@ -51,7 +53,7 @@ MAIN = "Contents/MacOS/terminal-notifier"
 
 
 def fast_transport(config: Config, machine_id: str) -> Transport:
-    return Transport.from_config(config, machine_id, retry=NO_SLEEP, timeout=5)
+    return Transport(replace(TransportSettings.from_config(config), retry=NO_SLEEP, timeout=5), machine_id)
 
 
 def make_daemon(client: Client, **options: Any) -> SyncDaemon:
@@ -75,7 +77,7 @@ def server() -> Iterator[SyncServer]:
 def session(client: Client) -> Iterator[SyncContext]:
     """What santad holds for immediate uploads: the transport and the stores."""
     with (
-        Transport.from_config(client.config, MACHINE, retry=NO_SLEEP, timeout=5) as transport,
+        fast_transport(client.config, MACHINE) as transport,
         EventStore(client.config.events_db) as events,
         RuleStore(client.config.rules_db) as rules,
     ):

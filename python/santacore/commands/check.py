@@ -23,6 +23,7 @@ from santacore.santad.rules import Rule, check_message
 from santacore.santad.sessions import ExecutionContext
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.host import HostFacts
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncContext, upload_event_now
 from santacore.sync.state import effective_config, load_state
 from santacore.sync.transport import Transport
@@ -121,7 +122,7 @@ def _upload_now(config: Config, store: EventStore, event: StoredEvent) -> None:
     if not ident:
         print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)
         return
-    with Transport.from_config(config, ident) as transport, RuleStore(config.rules_db) as rules:
+    with Transport(TransportSettings.from_config(config), ident) as transport, RuleStore(config.rules_db) as rules:
         ctx = SyncContext(
             config=config,
             machine_id=ident,

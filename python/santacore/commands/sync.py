@@ -18,6 +18,7 @@ from santacore.santad.events import Variant
 from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import SyncType
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncContext, SyncStatus, full_sync, request_sync_type
 from santacore.sync.transport import Transport
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             if requested is not None:
                 request_sync_type(os.fspath(config.sync_state_path), requested)
             with (
-                Transport.from_config(config, ident) as transport,
+                Transport(TransportSettings.from_config(config), ident) as transport,
                 EventStore(config.events_db) as events,
                 RuleStore(config.rules_db) as rules,
             ):

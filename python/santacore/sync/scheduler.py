@@ -62,6 +62,8 @@ from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol, responses
 from santacore.sync.host import HostFacts
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
+from santacore.sync.retry import RetryPolicy
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import (
     SyncContext,
     SyncResult,
@@ -74,7 +76,7 @@ from santacore.sync.stages import (
     upload_event_now,
 )
 from santacore.sync.state import SyncState, effective_config, load_state
-from santacore.sync.transport import RetryPolicy, Transport
+from santacore.sync.transport import Transport
 
 __all__ = [
     "DEFAULT_FIRST_SYNC_DELAY",
@@ -130,10 +132,10 @@ class _DaemonTransport(Transport):
 class SyncDaemon:
     """Santa's sync service for one configuration (see the module docstring).
 
-    `transport_factory(config, machine_id)` makes the Transport (default: `Transport.from_config` whose retry
-    sleeps end early when the daemon stops). `clock` (seconds, default `time.monotonic`) and `sleep` schedule the
-    timer; the default sleep is cut short by `request_sync` and `stop`, an injected one is called with the whole
-    wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome.
+    `transport_factory(config, machine_id)` makes the Transport (default: one with `TransportSettings.from_config`
+    whose retry sleeps end early when the daemon stops). `clock` (seconds, default `time.monotonic`) and `sleep`
+    schedule the timer; the default sleep is cut short by `request_sync` and `stop`, an injected one is called with
+    the whole wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome.
     `backoff` is the dedup cache of immediate uploads (default: a fresh `UploadBackoff`).
     Raises ValueError when SyncBaseURL or the machine ID is missing."""
 
@@ -553,4 +555,5 @@ class SyncDaemon:
             return False
 
     def _default_transport(self, config: Config, machine_id: str) -> Transport:
-        return Transport.from_config(config, machine_id, retry=RetryPolicy(sleep=self._retry_sleep))
+        settings = TransportSettings.from_config(config)
+        return Transport(dataclasses.replace(settings, retry=RetryPolicy(sleep=self._retry_sleep)), machine_id)

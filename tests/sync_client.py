@@ -12,15 +12,15 @@ from typing import Any
 
 from santacore.config.settings import Config, load_config
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import DEFAULT_VARIANT, StoredEvent, Variant
+from santacore.santad.events import StoredEvent, Variant
 from santacore.santad.execution import store_events
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import Rule
+from santacore.sync.context import SyncContext, open_sync_context
 from santacore.sync.host import HostFacts
 from santacore.sync.retry import RetryPolicy
 from santacore.sync.settings import TransportSettings
-from santacore.sync.stages import SyncContext, SyncResult, full_sync
-from santacore.sync.transport import Transport
+from santacore.sync.stages import SyncResult, full_sync
 from santacore.testing import SyncServer
 
 MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
@@ -39,6 +39,11 @@ def write_config(directory: Path, server: SyncServer, extra: str = "") -> Config
     return load_config(config_file, environ={})
 
 
+def fast_settings(config: Config, **changes: Any) -> TransportSettings:
+    """The configuration's transport settings with no retry sleeps and a 5 s deadline, then `changes`."""
+    return replace(TransportSettings.from_config(config), **{"retry": NO_SLEEP, "timeout": 5.0, **changes})
+
+
 @dataclass
 class SyncTestClient:
     config: Config
@@ -49,27 +54,16 @@ class SyncTestClient:
 
     @contextmanager
     def context(
-        self, *, variant: Variant = DEFAULT_VARIANT, machine_id: str = MACHINE, **transport: Any
+        self, *, variant: Variant | None = None, machine_id: str = MACHINE, **transport: Any
     ) -> Iterator[SyncContext]:
-        options: dict[str, Any] = {"retry": NO_SLEEP, "timeout": 5.0, **transport}
-        with (
-            Transport(replace(TransportSettings.from_config(self.config), **options), machine_id) as client,
-            EventStore(self.config.events_db) as events,
-            RuleStore(self.config.rules_db) as rules,
-        ):
-            yield SyncContext(
-                config=self.config,
-                machine_id=machine_id,
-                transport=client,
-                events=events,
-                rules=rules,
-                facts=FACTS,
-                variant=variant,
-            )
+        """`variant`: the configuration's SyncProtocol unless given; `transport`: TransportSettings changes."""
+        settings = fast_settings(self.config, **transport)
+        with open_sync_context(
+            self.config, machine_id=machine_id, settings=settings, facts=FACTS, variant=variant
+        ) as ctx:
+            yield ctx
 
-    def run_sync(
-        self, *, variant: Variant = DEFAULT_VARIANT, machine_id: str = MACHINE, **transport: Any
-    ) -> SyncResult:
+    def run_sync(self, *, variant: Variant | None = None, machine_id: str = MACHINE, **transport: Any) -> SyncResult:
         with self.context(variant=variant, machine_id=machine_id, **transport) as ctx:
             return full_sync(ctx, state_path=self.state_path)
 

@@ -5,6 +5,7 @@ cache (§5.3–5.4) and the §4.5 bundle round trip (SendEvents / DropEvents / S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -14,38 +15,29 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from santacore.commands import syncd
-from santacore.commands.sync import sync_lock
 from santacore.config.settings import Config
 from santacore.identity.bundle import BundleHash, hash_bundle
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import Decision
 from santacore.santad.event_store import EventStore
 from santacore.santad.events import StoredEvent, execution_event
-from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
+from santacore.sync.context import SyncContext
+from santacore.sync.lock import sync_lock
 from santacore.sync.protocol import SyncType
 from santacore.sync.scheduler import SyncDaemon
-from santacore.sync.settings import TransportSettings
-from santacore.sync.stages import (
-    SyncContext,
-    SyncStatus,
-    UploadOutcome,
-    store_new_events,
-    upload_bundle_event,
-    upload_event_now,
-)
+from santacore.sync.stages import SyncStatus
 from santacore.sync.state import SyncState, load_state, save_state
 from santacore.sync.transport import Transport
+from santacore.sync.uploads import UploadOutcome, store_new_events, upload_bundle_event, upload_event_now
 from santacore.testing import SyncServer
-from tests.sync_client import FACTS, MACHINE, NO_SLEEP
+from tests.sync_client import FACTS, MACHINE, fast_settings
 from tests.test_sync_stages import BINARYRULES, Client, corpus_events, make_client, wire_rules
 
 APP = "registry/npm/node-notifier/10.0.1/vendor/mac.noindex/terminal-notifier.app"
@@ -53,7 +45,7 @@ MAIN = "Contents/MacOS/terminal-notifier"
 
 
 def fast_transport(config: Config, machine_id: str) -> Transport:
-    return Transport(replace(TransportSettings.from_config(config), retry=NO_SLEEP, timeout=5), machine_id)
+    return Transport(fast_settings(config), machine_id)
 
 
 def make_daemon(client: Client, **options: Any) -> SyncDaemon:
@@ -73,17 +65,9 @@ def server() -> Iterator[SyncServer]:
         yield s
 
 
-@contextmanager
-def session(client: Client) -> Iterator[SyncContext]:
+def session(client: Client) -> contextlib.AbstractContextManager[SyncContext]:
     """What santad holds for immediate uploads: the transport and the stores."""
-    with (
-        fast_transport(client.config, MACHINE) as transport,
-        EventStore(client.config.events_db) as events,
-        RuleStore(client.config.rules_db) as rules,
-    ):
-        yield SyncContext(
-            config=client.config, machine_id=MACHINE, transport=transport, events=events, rules=rules, facts=FACTS
-        )
+    return client.context()
 
 
 def stored(client: Client) -> list[StoredEvent]:
@@ -176,13 +160,13 @@ def test_daemon_and_santacore_sync_share_one_lock(tmp_path: Path, server: SyncSe
     client = make_client(tmp_path, server)
     with make_daemon(client, first_sync_delay=3600) as daemon:
         daemon.start()
-        with sync_lock(client.config):  # `santacore sync` running in "another process"
+        with sync_lock(client.config.state_directory):  # `santacore sync` running in "another process"
             pending = daemon.submit_sync()
             time.sleep(0.4)
             assert not pending.done() and server.requests == []
         assert pending.result(timeout=20).status is SyncStatus.SUCCESS
         # stop() is not held up by another sync holding the lock: the waiting request is abandoned.
-        with sync_lock(client.config):
+        with sync_lock(client.config.state_directory):
             waiting = daemon.submit_sync()
             time.sleep(0.2)
             started = time.monotonic()

@@ -217,12 +217,11 @@ def test_kill_9_mid_upload_loses_nothing(corpus: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("protocol", ["google-json", "northpolesec", "google-2024.6"])
 def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol: str) -> None:
     """`SyncProtocol` switches the whole sync to another release's wire form (§9.1)."""
-    from santacore.santad.events import Variant
 
     with SyncServer(rules=wire_rules(corpus, "badbinary")) as srv:
         client = make_client(tmp_path, srv, f'SyncProtocol = "{protocol}"\n')
         client.queue(corpus_events(corpus, 2))
-        result = client.run_sync(variant=Variant(client.config.sync_protocol.value))
+        result = client.run_sync()  # in the configuration's SyncProtocol
         assert result.status is SyncStatus.SUCCESS, (protocol, result.error, result.log)
         assert result.events_uploaded == 2 and result.rules_applied == 1
         pre = srv.requests_for("preflight")[0]

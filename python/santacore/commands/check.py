@@ -9,24 +9,22 @@ import sys
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.commands.sync import machine_id
 from santacore.config.settings import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, FileInfoError, file_info
 from santacore.santad.decisions import ClientMode, Decision
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, Variant, execution_event
+from santacore.santad.events import StoredEvent, execution_event
 from santacore.santad.execution import store_events
 from santacore.santad.policy import DecisionResult, decide_for_file
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import Rule, check_message
 from santacore.santad.sessions import ExecutionContext
 from santacore.santad.upload_backoff import UploadBackoff
-from santacore.sync.host import HostFacts
-from santacore.sync.settings import TransportSettings
-from santacore.sync.stages import SyncContext, upload_event_now
+from santacore.sync.context import open_sync_context
+from santacore.sync.host import resolve_machine_id
 from santacore.sync.state import effective_config, load_state
-from santacore.sync.transport import Transport
+from santacore.sync.uploads import upload_event_now
 
 
 def evaluate(fi: FileInfo, config: Config, store: RuleStore) -> DecisionResult:
@@ -118,20 +116,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _upload_now(config: Config, store: EventStore, event: StoredEvent) -> None:
     """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync."""
-    ident = machine_id(config)
+    ident = resolve_machine_id(config)
     if not ident:
         print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)
         return
-    with Transport(TransportSettings.from_config(config), ident) as transport, RuleStore(config.rules_db) as rules:
-        ctx = SyncContext(
-            config=config,
-            machine_id=ident,
-            transport=transport,
-            events=store,
-            rules=rules,
-            facts=HostFacts.current(),
-            variant=Variant(config.sync_protocol.value),
-            log=lambda line: print(line, file=sys.stderr),
-        )
+    with open_sync_context(
+        config, machine_id=ident, events=store, log=lambda line: print(line, file=sys.stderr)
+    ) as ctx:
         outcome = upload_event_now(ctx, event, UploadBackoff())
     print(f"Immediate upload: {outcome}", file=sys.stderr)

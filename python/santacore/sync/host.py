@@ -1,4 +1,4 @@
-"""This host to the sync server (spec §3.1): the preflight's host facts and `santa_version`.
+"""This host to the sync server (spec §2.1, §3.1): the machine ID, the preflight's facts, `santa_version`.
 
 Decisions (santacore's, not Santa's):
 
@@ -27,11 +27,28 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from santacore._core import __version__ as _SANTACORE_VERSION
 
+if TYPE_CHECKING:
+    from santacore.config.settings import Config
+
 SANTA_RELEASE: Final = "2024.9"
+MACHINE_ID_FILE: Final = "/etc/machine-id"
+
+
+def resolve_machine_id(config: Config) -> str | None:
+    """The machine ID a sync uses: the configured MachineID (or its MachineIDPlist), else the systemd machine ID
+    in `MACHINE_ID_FILE` (§2.1 santacore guidance); None when there is neither."""
+    configured = config.configured_machine_id()
+    if configured:
+        return configured
+    try:
+        with open(MACHINE_ID_FILE, encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def default_santa_version(core_version: str = _SANTACORE_VERSION) -> str:

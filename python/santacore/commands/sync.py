@@ -18,7 +18,8 @@ from santacore.sync.stages import SyncStatus, full_sync, request_sync_type
 
 
 def sync_settings(args: argparse.Namespace, command: str) -> tuple[Config, str] | int:
-    """The configuration and machine ID a sync needs, or the exit code santactl gives without them."""
+    """The configuration and machine ID a sync needs, or the exit code santactl gives without them:
+    1 for an unreadable configuration, 6 without SyncBaseURL, 7 without a machine ID."""
     try:
         config = load_config(args.config)
     except ConfigError as e:
@@ -26,7 +27,7 @@ def sync_settings(args: argparse.Namespace, command: str) -> tuple[Config, str] 
         return EXIT_ERROR
     if not config.sync_base_url:
         print("Missing SyncBaseURL. Exiting.", file=sys.stderr)
-        return EXIT_ERROR
+        return int(SyncStatus.MISSING_SYNC_BASE_URL)
     ident = resolve_machine_id(config)
     if not ident:
         print("Missing MachineID. Exiting.", file=sys.stderr)

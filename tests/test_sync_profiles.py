@@ -7,7 +7,8 @@ again, asserting what the server received byte for byte wherever the spec fixes 
   omitted (§2.3, §3.1, §3.3, §3.4) — compared with bytes built here from the spec's tables;
 * the rule counts of the second sync's preflight, once the first sync's rules are in rules.db (§3.1 #11–17);
 * each rule page's cursor echoed verbatim in the next request (§3.3), awkward characters included;
-* each eventupload body equal to ``encode_json(upload_body(batch))`` of the batch in store order (§4.6).
+* each eventupload body the batch in store order (§4.6), as the spec's event table describes it (§3.2, §4.1), its
+  doubles printed as protobuf does (§2.3).
 """
 
 from __future__ import annotations
@@ -20,14 +21,22 @@ from typing import Any
 
 from santacore.config.settings import Config
 from santacore.santad.decisions import ClientMode, Decision
-from santacore.santad.events import StoredEvent, Variant, upload_body
+from santacore.santad.events import StoredEvent, Variant
 from santacore.sync.host import default_santa_version
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import effective_config, load_state
-from santacore.sync.wire import encode_json
 from santacore.testing import RecordedRequest, SyncServer
-from tests.sync_client import FACTS, MACHINE, SyncTestClient, write_config
+from tests.sync_client import (
+    FACTS,
+    MACHINE,
+    SyncTestClient,
+    ordered,
+    parsed_in_order,
+    protobuf_double,
+    spec_eventupload,
+    write_config,
+)
 
 SECRET = "s3cret-enrollment"
 COUNT_KEYS = ("binary", "certificate", "compiler", "transitive", "teamid", "signingid", "cdhash")
@@ -176,12 +185,17 @@ def check_ruledownload(server: SyncServer, requests: list[RecordedRequest], answ
 def check_eventuploads(
     server: SyncServer, requests: list[RecordedRequest], events: list[StoredEvent], batch: int, variant: Variant
 ) -> None:
-    """Batches of the server's size in store (idx) order, each exactly `encode_json(upload_body(...))` (§4.6)."""
-    ordered = sorted(events, key=lambda e: e.idx)
-    chunks = [ordered[i : i + batch] for i in range(0, len(ordered), batch)]
+    """Batches of the server's size in store (idx) order (§4.6), each the spec's body for its events (§3.2, §4.1):
+    keys in field order, values equal, every `execution_time` written as protobuf-JSON writes a double (§2.3)."""
+    in_order = sorted(events, key=lambda e: e.idx)
+    chunks = [in_order[i : i + batch] for i in range(0, len(in_order), batch)]
     assert len(requests) == len(chunks)
     for rec, chunk in zip(requests, chunks, strict=True):
-        assert wire_body(rec, server) == encode_json(upload_body(chunk, MACHINE, variant=variant), variant)
+        body = wire_body(rec, server)
+        assert parsed_in_order(body) == ordered(spec_eventupload(chunk, MACHINE, variant))
+        assert b" " not in body  # compact (§2.3); no value here holds a space
+        for event in chunk:
+            assert f'"execution_time":{protobuf_double(event.occurrence_date)},'.encode() in body
 
 
 def preflight_without_clean_request(body: bytes) -> bytes:

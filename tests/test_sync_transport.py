@@ -739,11 +739,10 @@ def test_timeout_waiting_for_the_response(stub: Stub, make: Callable[..., Transp
         stub.stop.wait(5)
         return Reply()
 
-    stub.handler = slow
-    start = time.monotonic()
+    stub.handler = slow  # answers 200 after 5 s: a client without the deadline would get it and not raise
     with pytest.raises(SyncError, match=r"timed out after 0\.2 s waiting for a response from 127\.0\.0\.1"):
         make(stub.base, timeout=0.2, retry=RetryPolicy(attempts=3, sleep=sleeps.append)).post("preflight", b"{}")
-    assert time.monotonic() - start < 2.5 and sleeps == [4, 8] and len(stub.seen) == 3
+    assert sleeps == [4, 8] and len(stub.seen) == 3
 
 
 def test_one_deadline_per_attempt_even_for_a_trickling_body(
@@ -759,11 +758,9 @@ def test_one_deadline_per_attempt_even_for_a_trickling_body(
             if stub.stop.wait(0.05):
                 return
 
-    stub.handler = lambda seen: trickle
-    start = time.monotonic()
+    stub.handler = lambda seen: trickle  # 5 s of trickle, then cut short: without the deadline, "cut short"
     with pytest.raises(SyncError, match=r"timed out after 0\.4 s reading the response from"):
         make(stub.base, timeout=0.4, retry=RetryPolicy(attempts=1)).post("preflight", b"{}")
-    assert time.monotonic() - start < 2.0
 
 
 def test_xsrf_request_has_its_own_timeout(stub: Stub, make: Callable[..., Transport], sleeps: list[float]) -> None:
@@ -774,11 +771,11 @@ def test_xsrf_request_has_its_own_timeout(stub: Stub, make: Callable[..., Transp
         return Reply(403)
 
     stub.handler = handler
-    transport = make(stub.base, timeout=5, xsrf_timeout=0.2, retry=RetryPolicy(attempts=2, sleep=sleeps.append))
-    start = time.monotonic()
+    transport = make(stub.base, timeout=30, xsrf_timeout=0.2, retry=RetryPolicy(attempts=2, sleep=sleeps.append))
     with pytest.raises(SyncHTTPError, match="403"):
         transport.post("preflight", b"{}")
-    assert time.monotonic() - start < 2.5 and transport.xsrf_token is None
+    # With the stage's 30 s instead of its own 0.2 s, the XSRF request would have waited for the late token.
+    assert transport.xsrf_token is None and sleeps == [4]
 
 
 def test_truncated_response_is_a_retried_failure(
@@ -814,11 +811,10 @@ def test_declared_oversized_response_is_refused_before_reading(
         h.wfile.flush()
         stub.stop.wait(5)  # never sends the body: reading it would hang
 
-    stub.handler = lambda seen: huge
-    start = time.monotonic()
+    stub.handler = lambda seen: huge  # reading the body would wait 5 s, then fail as "cut short"
     with pytest.raises(SyncError, match=r"larger than 32 MiB \(max_response_bytes\)"):
         make(stub.base).post("ruledownload", b"{}")
-    assert time.monotonic() - start < 2 and len(stub.seen) == 1 and sleeps == []
+    assert len(stub.seen) == 1 and sleeps == []
     assert DEFAULT_MAX_RESPONSE_BYTES == 32 * 2**20
 
 

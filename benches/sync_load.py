@@ -42,11 +42,10 @@ from santacore.santad.decisions import Decision
 from santacore.santad.event_store import EventStore
 from santacore.santad.events import Certificate, StoredEvent
 from santacore.santad.execution import store_events
-from santacore.santad.rule_store import RuleStore
+from santacore.sync.context import open_sync_context
 from santacore.sync.host import HostFacts
-from santacore.sync.stages import SyncContext, SyncStatus, full_sync
-from santacore.sync.transport import Transport
-from santacore.testing.server import SyncServer
+from santacore.sync.stages import SyncStatus, full_sync
+from santacore.testing import SyncServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GNU_TIME = "/usr/bin/time"
@@ -120,19 +119,8 @@ def _proc_status_kb(field: str) -> int:
 
 def child(config_path: str, trace: bool) -> dict[str, Any]:
     config = load_config(config_path, environ={})
-    with (
-        Transport.from_config(config, MACHINE) as transport,
-        EventStore(config.events_db) as events,
-        RuleStore(config.rules_db) as rules,
-    ):
-        ctx = SyncContext(
-            config=config,
-            machine_id=MACHINE,
-            transport=transport,
-            events=events,
-            rules=rules,
-            facts=HostFacts(hostname="load", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2"),
-        )
+    facts = HostFacts(hostname="load", os_version="14.6.1", os_build="23G93", model_identifier="Mac14,2")
+    with open_sync_context(config, machine_id=MACHINE, facts=facts) as ctx:
         rss_before_kb = _proc_status_kb("VmRSS")
         if trace:
             tracemalloc.start(8)

@@ -140,3 +140,32 @@ def test_progress_bar_on_a_terminal_keeps_stdout_clean() -> None:
     assert done.returncode == 0
     drop_time = slice(1, None)
     assert done.stdout.split("\n")[drop_time] == plain.stdout.split("\n")[drop_time]
+
+
+# --- sync and syncd: santactl's exit codes without a server or a machine ID ---------------------------------
+
+
+@pytest.mark.parametrize("command", [["sync"], ["syncd", "--once", "--first-sync-delay", "0"]])
+def test_sync_without_sync_base_url_exits_6(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "santacore.toml"
+    config.write_text(f'MachineID = "M-1"\nStateDirectory = "{tmp_path / "state"}"\n')
+    assert main([*command, "--config", str(config)]) == 6  # santactl's "missing SyncBaseURL"
+    assert capsys.readouterr().err == "Missing SyncBaseURL. Exiting.\n"
+
+
+@pytest.mark.parametrize("command", [["sync"], ["syncd", "--once", "--first-sync-delay", "0"]])
+def test_sync_without_machine_id_exits_7(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("santacore.sync.host.MACHINE_ID_FILE", str(tmp_path / "no-machine-id"))
+    config = tmp_path / "santacore.toml"
+    config.write_text(f'SyncBaseURL = "http://127.0.0.1:9/"\nStateDirectory = "{tmp_path / "state"}"\n')
+    assert main([*command, "--config", str(config)]) == 7  # santactl's "missing MachineID"
+    assert capsys.readouterr().err == "Missing MachineID. Exiting.\n"
+
+
+def test_sync_exit_codes_in_the_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "santacore", "sync", "--help"], capture_output=True, text=True)
+    assert "6 no SyncBaseURL, 7 no MachineID" in " ".join(done.stdout.split())

@@ -9,7 +9,8 @@ For each (stage, fault) one full sync runs and must end with the outcome §1.1/�
 * anti-XSSI prefixes and compressed responses are not faults at all: the sync succeeds (§2.2, §2.3).
 
 Every case also checks: the error (or log line) names the stage and the cause; no exception escapes;
-the case takes a bounded time with a no-sleep retry policy; events.db and rules.db pass
+the client waited only between the attempts of the faulted exchange, Santa's 4, 8, 16, 32 s (recorded by an injected
+sleep that does not sleep, so no wall clock is timed on a shared machine); events.db and rules.db pass
 `PRAGMA integrity_check`; no event is lost (each is on the server or still pending), and a second sync
 with the faults gone delivers the rest.
 
@@ -36,19 +37,19 @@ from santacore.santad.event_store import EventStore
 from santacore.santad.events import StoredEvent
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import Rule, RuleState, RuleType
+from santacore.sync.retry import RetryPolicy, santa_backoff
 from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import SyncState, load_state
-from santacore.testing.server import FaultKind, SyncServer
-from tests.sync_client import MACHINE, NO_SLEEP, SyncTestClient, write_config
+from santacore.testing import FaultKind, SyncServer
+from tests.sync_client import MACHINE, SyncTestClient, write_config
 
-ATTEMPTS = NO_SLEEP.attempts  # Santa's 5 (§2.4)
+ATTEMPTS = RetryPolicy().attempts  # Santa's 5 (§2.4)
 MAX_RESPONSE_BYTES = 64 * 1024  # small, so the "oversized" fault is cheap
 STAGES = ("preflight", "eventupload", "ruledownload", "postflight")
 EVENTS = 5  # uploaded in batches of 2: [2, 2, 1]
 RULES = 5  # downloaded in pages of 2: [2, 2, 1]
 BATCH = 2
 EXCHANGES = {"preflight": 1, "eventupload": 3, "ruledownload": 3, "postflight": 1}  # requests without faults
-WALL_LIMIT = 6.0  # seconds per sync, whatever the fault (the slowest, "delay", is 5 × 0.5 s)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -83,14 +84,17 @@ LOCAL_RULE = Rule.create(hashlib.sha256(b"local-rule").hexdigest(), RuleType.BIN
 
 
 class Client(SyncTestClient):
-    """The names these tests use, over the shared sync test client, with a small response limit."""
+    """The names these tests use, over the shared sync test client, with a small response limit. `sleeps`: every
+    sleep the transport asked for between attempts (recorded, not slept)."""
 
     def __init__(self, config: Config, timeout: float = 5.0) -> None:
         super().__init__(config)
         self.timeout = timeout
+        self.sleeps: list[float] = []
 
     def sync(self, server: SyncServer) -> SyncResult:
-        return self.run_sync(timeout=self.timeout, max_response_bytes=MAX_RESPONSE_BYTES)
+        retry = RetryPolicy(sleep=self.sleeps.append)
+        return self.run_sync(timeout=self.timeout, max_response_bytes=MAX_RESPONSE_BYTES, retry=retry)
 
     def pending(self) -> list[str]:
         """file_sha256 of every pending event."""
@@ -265,7 +269,7 @@ def test_fault(tmp_path: Path, stage: str, case: FaultCase) -> None:
     # the client ask for CLEAN_ALL (§1.6): the local rule stays, the events go up.
     quirks = {"honour_clean_request": False, **case.quirks}
     with SyncServer(batch_size=BATCH, page_size=BATCH, client_mode="LOCKDOWN", quirks=quirks) as server:
-        server.settings.full_sync_interval = 1200
+        server.preflight.full_sync_interval = 1200
         server.add_rules([wire_rule(i) for i in range(RULES)])
         client = make_client(tmp_path, server, timeout=case.timeout)
         events = [synthetic_event(i) for i in range(EVENTS)]
@@ -297,7 +301,8 @@ def test_fault(tmp_path: Path, stage: str, case: FaultCase) -> None:
         # The fault did happen, as many times as the client tried.
         assert fault.fired >= 1, "the fault never fired"
         assert attempts == case.attempts, [(r.stage, r.status, r.fault) for r in server.requests]
-        assert elapsed < WALL_LIMIT
+        # Santa's sleeps before each retry of the faulted exchange, and none anywhere else (§2.4).
+        assert client.sleeps == [santa_backoff(a) for a in range(2, case.attempts + 1)]
         assert server.errors == []
 
         # The documented outcome.

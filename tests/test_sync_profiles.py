@@ -7,7 +7,8 @@ again, asserting what the server received byte for byte wherever the spec fixes 
   omitted (§2.3, §3.1, §3.3, §3.4) — compared with bytes built here from the spec's tables;
 * the rule counts of the second sync's preflight, once the first sync's rules are in rules.db (§3.1 #11–17);
 * each rule page's cursor echoed verbatim in the next request (§3.3), awkward characters included;
-* each eventupload body equal to ``encode_json(upload_body(batch))`` of the batch in store order (§4.6).
+* each eventupload body the batch in store order (§4.6), as the spec's event table describes it (§3.2, §4.1), its
+  doubles printed as protobuf does (§2.3).
 """
 
 from __future__ import annotations
@@ -15,20 +16,27 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from santacore.config.settings import Config
 from santacore.santad.decisions import ClientMode, Decision
-from santacore.santad.events import StoredEvent, Variant, upload_body
+from santacore.santad.events import StoredEvent, Variant
 from santacore.sync.host import default_santa_version
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus
 from santacore.sync.state import effective_config, load_state
-from santacore.sync.wire import encode_json
-from santacore.testing.server import RecordedRequest, SyncServer, _Reply
-from tests.sync_client import FACTS, MACHINE, SyncTestClient, write_config
+from santacore.testing import RecordedRequest, SyncServer
+from tests.sync_client import (
+    FACTS,
+    MACHINE,
+    SyncTestClient,
+    ordered,
+    parsed_in_order,
+    protobuf_double,
+    spec_eventupload,
+    write_config,
+)
 
 SECRET = "s3cret-enrollment"
 COUNT_KEYS = ("binary", "certificate", "compiler", "transitive", "teamid", "signingid", "cdhash")
@@ -78,38 +86,6 @@ def synthetic_event(i: int, *, bundle_hash: str | None = None) -> StoredEvent:
         parent_name="launchd",
         **bundle,
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# A SyncServer that also keeps its answers, and may hand out awkward cursors
-
-
-class RecordingServer(SyncServer):
-    """`replies`: (stage, status, JSON object) of every answer, in order. With `cursors`, each cursor the
-    server issues is replaced by the next of them (same page behind it)."""
-
-    def __init__(self, *, cursors: Iterator[str] | None = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.replies: list[tuple[str | None, int, Any]] = []
-        self._awkward = cursors
-
-    def _dispatch(self, rec: RecordedRequest) -> _Reply:
-        reply = super()._dispatch(rec)
-        obj = reply.obj
-        with self._lock:
-            if self._awkward is not None and rec.stage == "ruledownload" and isinstance(obj, dict) and "cursor" in obj:
-                awkward = next(self._awkward)
-                self._cursors[awkward] = self._cursors.pop(obj["cursor"])
-                obj["cursor"] = awkward
-            self.replies.append((rec.stage, reply.status, json.loads(json.dumps(obj))))
-        return reply
-
-    def __enter__(self) -> RecordingServer:
-        self.start()
-        return self
-
-    def answers(self, stage: str) -> list[Any]:
-        return [obj for s, status, obj in self.replies if s == stage and status == 200]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,7 +172,7 @@ def wire_body(rec: RecordedRequest, server: SyncServer, *, extra_headers: dict[s
     return body
 
 
-def check_ruledownload(server: RecordingServer, requests: list[RecordedRequest], answers: list[Any]) -> None:
+def check_ruledownload(server: SyncServer, requests: list[RecordedRequest], answers: list[Any]) -> None:
     """Each request carries the previous page's cursor verbatim; the first none (§3.3)."""
     assert len(requests) == len(answers)
     cursor: str | None = None
@@ -209,12 +185,17 @@ def check_ruledownload(server: RecordingServer, requests: list[RecordedRequest],
 def check_eventuploads(
     server: SyncServer, requests: list[RecordedRequest], events: list[StoredEvent], batch: int, variant: Variant
 ) -> None:
-    """Batches of the server's size in store (idx) order, each exactly `encode_json(upload_body(...))` (§4.6)."""
-    ordered = sorted(events, key=lambda e: e.idx)
-    chunks = [ordered[i : i + batch] for i in range(0, len(ordered), batch)]
+    """Batches of the server's size in store (idx) order (§4.6), each the spec's body for its events (§3.2, §4.1):
+    keys in field order, values equal, every `execution_time` written as protobuf-JSON writes a double (§2.3)."""
+    in_order = sorted(events, key=lambda e: e.idx)
+    chunks = [in_order[i : i + batch] for i in range(0, len(in_order), batch)]
     assert len(requests) == len(chunks)
     for rec, chunk in zip(requests, chunks, strict=True):
-        assert wire_body(rec, server) == encode_json(upload_body(chunk, MACHINE, variant=variant), variant)
+        body = wire_body(rec, server)
+        assert parsed_in_order(body) == ordered(spec_eventupload(chunk, MACHINE, variant))
+        assert b" " not in body  # compact (§2.3); no value here holds a space
+        for event in chunk:
+            assert f'"execution_time":{protobuf_double(event.occurrence_date)},'.encode() in body
 
 
 def preflight_without_clean_request(body: bytes) -> bytes:
@@ -232,9 +213,9 @@ def performed_name(result: SyncResult) -> str:
 
 
 def test_google_profile_end_to_end(tmp_path: Path) -> None:
-    with RecordingServer(profile="google", batch_size=2, page_size=2, cursors=iter(AWKWARD_CURSORS)) as server:
+    with SyncServer(profile="google", batch_size=2, page_size=2, new_cursor=iter(AWKWARD_CURSORS).__next__) as server:
         server.add_rules(RULES)
-        server.settings.client_mode = "LOCKDOWN"
+        server.preflight.client_mode = "LOCKDOWN"
         client = make_client(tmp_path, server)
         events = [synthetic_event(i) for i in range(5)]
         client.queue(events)
@@ -287,8 +268,12 @@ def test_fresh_rules_db_requests_clean_all(tmp_path: Path) -> None:
 
 def test_northpolesec_profile_end_to_end(tmp_path: Path) -> None:
     bundle = sha("acme-bundle")
-    with RecordingServer(
-        profile="northpolesec", batch_size=3, page_size=4, enable_bundles=True, cursors=iter(AWKWARD_CURSORS)
+    with SyncServer(
+        profile="northpolesec",
+        batch_size=3,
+        page_size=4,
+        enable_bundles=True,
+        new_cursor=iter(AWKWARD_CURSORS).__next__,
     ) as server:
         server.add_rules(RULES)
         client = make_client(tmp_path, server, variant=Variant.NORTHPOLESEC)
@@ -327,7 +312,7 @@ def test_northpolesec_profile_end_to_end(tmp_path: Path) -> None:
 
 
 def test_moroz_profile_end_to_end(tmp_path: Path) -> None:
-    with RecordingServer(profile="moroz", batch_size=2) as server:
+    with SyncServer(profile="moroz", batch_size=2) as server:
         server.add_rules(RULES)
         assert server.base_url.endswith("/v1/santa/")
         client = make_client(tmp_path, server)
@@ -371,8 +356,12 @@ def test_moroz_profile_end_to_end(tmp_path: Path) -> None:
 
 def test_zentral_profile_end_to_end(tmp_path: Path) -> None:
     auth = {"Zentral-Authorization": f"Bearer {SECRET}"}
-    with RecordingServer(
-        profile="zentral", batch_size=2, page_size=4, enrollment_secret=SECRET, cursors=iter(AWKWARD_CURSORS)
+    with SyncServer(
+        profile="zentral",
+        batch_size=2,
+        page_size=4,
+        enrollment_secret=SECRET,
+        new_cursor=iter(AWKWARD_CURSORS).__next__,
     ) as server:
         server.add_rules(RULES)
         extra = f'SyncExtraHeaders = {{"Zentral-Authorization" = "Bearer {SECRET}"}}\n'

@@ -21,22 +21,24 @@ from santacore.identity.bundle import hash_bundle
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import ClientMode, Decision
 from santacore.santad.event_builders import bundle_events, execution_event
-from santacore.santad.events import Certificate, StoredEvent, Variant, upload_body
+from santacore.santad.events import Certificate, StoredEvent, Variant
 from santacore.santad.rule_store import RuleCounts
 from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.santad.sessions import CS_HARD, CS_KILL, CS_SIGNED, CS_VALID, ExecutionContext
 from santacore.sync import host
 from santacore.sync import protocol as p
-from santacore.sync.protocol import (
+from santacore.sync import responses as r
+from santacore.sync.host import HostFacts
+from santacore.sync.protocol import SyncType
+from santacore.sync.responses import (
     EventUploadResponse,
     FileAccessAction,
-    HostFacts,
     PostflightResponse,
     PreflightResponse,
-    SyncType,
-    encode_json,
     performed_sync_type,
 )
+from santacore.sync.wire import encode_json, format_double, strip_xssi
+from tests.sync_client import ordered, parsed_in_order, spec_eventupload
 
 G, G6, GJ, N = Variant.GOOGLE, Variant.GOOGLE_2024_6, Variant.GOOGLE_JSON, Variant.NORTHPOLESEC
 PROTOBUF = (G, G6, N)
@@ -81,11 +83,11 @@ def preflight(**changes: Any) -> bytes:
 
 
 def pf(body: bytes | str, variant: Variant = G) -> PreflightResponse:
-    return p.parse_preflight_response(body.encode() if isinstance(body, str) else body, variant)
+    return r.parse_preflight_response(body.encode() if isinstance(body, str) else body, variant)
 
 
-def rules(body: bytes | str, variant: Variant = G) -> p.RuleDownloadResponse:
-    return p.parse_ruledownload_response(body.encode() if isinstance(body, str) else body, variant)
+def rules(body: bytes | str, variant: Variant = G) -> r.RuleDownloadResponse:
+    return r.parse_ruledownload_response(body.encode() if isinstance(body, str) else body, variant)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_protobuf_json_leaves_other_characters_alone(text: str) -> None:
     ],
 )
 def test_protobuf_json_doubles(value: float, expected: str) -> None:
-    assert p.format_double(value) == expected
+    assert format_double(value) == expected
     assert encode_json({"d": value}) == b'{"d":' + expected.encode() + b"}"
 
 
@@ -235,11 +237,11 @@ def test_encoded_doubles_read_back(value: float) -> None:
 
 
 def test_default_santa_version() -> None:
-    assert p.default_santa_version("0.1.0") == "2024.9.1000"
-    assert p.default_santa_version("1.2.3") == "2024.9.1002003"
-    assert p.default_santa_version("0.1.0.dev1") == "2024.9.1000"
-    assert p.default_santa_version("2") == "2024.9.2000000"
-    version = p.default_santa_version()
+    assert host.default_santa_version("0.1.0") == "2024.9.1000"
+    assert host.default_santa_version("1.2.3") == "2024.9.1002003"
+    assert host.default_santa_version("0.1.0.dev1") == "2024.9.1000"
+    assert host.default_santa_version("2") == "2024.9.2000000"
+    version = host.default_santa_version()
     assert version.startswith(host.SANTA_RELEASE + ".")
     assert all(part.isdigit() for part in version.split("."))  # Zentral: tuple(int(i) for i in v.split("."))
     assert json.loads(encode_json(p.preflight_request(**_args())))["santa_version"] == version
@@ -253,7 +255,7 @@ def _args(**changes: Any) -> dict[str, Any]:
 
 def test_parse_os_release() -> None:
     text = 'NAME="Debian GNU/Linux"\nVERSION_ID="12"\n# comment\nID=debian\nPRETTY_NAME=\'x y\'\nQ="a \\"b\\""\n\nbad'
-    assert p.parse_os_release(text) == {
+    assert host.parse_os_release(text) == {
         "NAME": "Debian GNU/Linux",
         "VERSION_ID": "12",
         "ID": "debian",
@@ -273,7 +275,9 @@ def test_parse_os_release() -> None:
     ],
 )
 def test_linux_host_facts(os_release: str, kernel: str, version: str) -> None:
-    facts = p.linux_host_facts(hostname="h", os_release=os_release, kernel_release=kernel, product_name=" ThinkPad\n")
+    facts = host.linux_host_facts(
+        hostname="h", os_release=os_release, kernel_release=kernel, product_name=" ThinkPad\n"
+    )
     assert facts == HostFacts(
         hostname="h", os_version=version, os_build=kernel, model_identifier="ThinkPad", serial_number=None
     )
@@ -377,7 +381,7 @@ def test_preflight_google_json_bytes() -> None:
 def test_preflight_omits_empty_strings_and_zero_counters() -> None:
     facts = HostFacts(hostname="h", os_version="", os_build="", model_identifier="", serial_number="")
     body = encode_json(p.preflight_request(machine_id="", facts=facts, rule_counts=NO_RULES, client_mode=None))
-    assert body == b'{"hostname":"h","santa_version":"' + p.default_santa_version().encode() + b'"}'
+    assert body == b'{"hostname":"h","santa_version":"' + host.default_santa_version().encode() + b'"}'
 
 
 def test_preflight_counters_are_uint32() -> None:
@@ -425,13 +429,12 @@ def _corpus_events(corpus: Path) -> list[StoredEvent]:
 
 
 @pytest.mark.parametrize("variant", list(Variant))
-def test_eventupload_body_is_upload_body_encoded(corpus: Path, variant: Variant) -> None:
+def test_eventupload_body_follows_the_spec_tables(corpus: Path, variant: Variant) -> None:
+    """Every event of the corpus (signed, unsigned, UNKNOWN, BUNDLE_BINARY) as §3.2/§4.1–4.4 describe it, keys in
+    field order; built by `spec_eventupload` from the tables, not by the product's serialiser."""
     events = _corpus_events(corpus)
     body = encode_json(p.eventupload_request(events, MID, variant), variant)
-    expected = upload_body(events, MID, variant=variant)
-    assert p.eventupload_request(events, MID, variant) == expected
-    assert json.loads(body) == expected  # doubles round-trip exactly
-    assert body == encode_json(expected, variant)
+    assert parsed_in_order(body) == ordered(spec_eventupload(events, MID, variant))  # doubles round-trip exactly
     if variant is not GJ:
         assert b'"execution_time":1718035512.8042209,' in body
         assert b'"machine_id":"' + MID.encode() + b'"}' in body
@@ -716,23 +719,23 @@ GENERIC_REJECTED = REJECTED[: [row[0] for row in REJECTED].index("fractional int
 @pytest.mark.parametrize(("rule", "body"), GENERIC_REJECTED, ids=[row[0] for row in GENERIC_REJECTED])
 def test_every_stage_rejects_bad_documents(rule: str, body: bytes, variant: Variant) -> None:
     for parse, stage in (
-        (p.parse_eventupload_response, "eventupload"),
-        (p.parse_ruledownload_response, "ruledownload"),
+        (r.parse_eventupload_response, "eventupload"),
+        (r.parse_ruledownload_response, "ruledownload"),
     ):
         with pytest.raises(SyncError) as info:
             parse(body, variant)
         assert info.value.stage == stage
     # Santa ignores the postflight answer (§3.4): the failure is only reported.
-    error = p.parse_postflight_response(body, variant).error
+    error = r.parse_postflight_response(body, variant).error
     assert error is not None and "postflight" in error
 
 
 @pytest.mark.parametrize("variant", PROTOBUF)
 def test_every_stage_accepts_empty_and_unknown(variant: Variant) -> None:
     for body in (b"", b"{}", XSSI_1 + b'{"Err":null,"NoOp":{}}', b'{"error":"x"}\n'):
-        assert p.parse_eventupload_response(body, variant) == EventUploadResponse()
-        assert p.parse_ruledownload_response(body, variant) == p.RuleDownloadResponse()
-        assert p.parse_postflight_response(body, variant) == PostflightResponse()
+        assert r.parse_eventupload_response(body, variant) == EventUploadResponse()
+        assert r.parse_ruledownload_response(body, variant) == r.RuleDownloadResponse()
+        assert r.parse_postflight_response(body, variant) == PostflightResponse()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -921,8 +924,8 @@ def test_full_sync_interval(value: int | None, google: int, northpolesec: int | 
     assert pf(body, G6).full_sync_interval == google
     assert pf(body, GJ).full_sync_interval == google
     assert pf(body, N).full_sync_interval == northpolesec
-    assert p.effective_full_sync_interval(value or 0, G) == google
-    assert p.effective_full_sync_interval(value or 0, N) == northpolesec
+    assert r.effective_full_sync_interval(value or 0, G) == google
+    assert r.effective_full_sync_interval(value or 0, N) == northpolesec
 
 
 @pytest.mark.parametrize(
@@ -1154,7 +1157,7 @@ def test_moroz_rules(variant: Variant) -> None:
     ],
 )
 def test_eventupload_response(body: str, expected: tuple[str, ...], variant: Variant) -> None:
-    assert p.parse_eventupload_response(body.encode(), variant).event_upload_bundle_binaries == expected
+    assert r.parse_eventupload_response(body.encode(), variant).event_upload_bundle_binaries == expected
 
 
 @pytest.mark.parametrize("variant", PROTOBUF)
@@ -1170,15 +1173,15 @@ def test_eventupload_response(body: str, expected: tuple[str, ...], variant: Var
 )
 def test_eventupload_response_rejects(body: str, variant: Variant) -> None:
     with pytest.raises(SyncError) as info:
-        p.parse_eventupload_response(body.encode(), variant)
+        r.parse_eventupload_response(body.encode(), variant)
     assert info.value.stage == "eventupload"
 
 
 def test_postflight_response_is_ignored() -> None:
-    assert p.parse_postflight_response(b'{"NoOp": {}}\n') == PostflightResponse()  # Moroz
-    assert p.parse_postflight_response(b"<html>") == PostflightResponse(error=p.parse_postflight_response(b"<").error)
-    assert p.parse_postflight_response(b"<html>").error
-    assert p.parse_postflight_response(b"<html>", GJ) == PostflightResponse()
+    assert r.parse_postflight_response(b'{"NoOp": {}}\n') == PostflightResponse()  # Moroz
+    assert r.parse_postflight_response(b"<html>") == PostflightResponse(error=r.parse_postflight_response(b"<").error)
+    assert r.parse_postflight_response(b"<html>").error
+    assert r.parse_postflight_response(b"<html>", GJ) == PostflightResponse()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1190,7 +1193,7 @@ def test_postflight_response_is_ignored() -> None:
 )
 def test_google_json_unparseable_is_empty(body: bytes) -> None:
     assert pf(body, GJ) == DEFAULTS
-    assert p.parse_eventupload_response(body, GJ) == EventUploadResponse()
+    assert r.parse_eventupload_response(body, GJ) == EventUploadResponse()
     with pytest.raises(SyncError) as info:
         rules(body, GJ)  # {} has no rules array
     assert info.value.stage == "ruledownload"
@@ -1251,8 +1254,8 @@ def test_google_json_rules_must_be_an_array(body: str) -> None:
 
 def test_google_json_eventupload() -> None:
     body = b'{"event_upload_bundle_binaries":["a",5,null,"b"]}'
-    assert p.parse_eventupload_response(body, GJ) == EventUploadResponse(("a", "b"))
-    assert p.parse_eventupload_response(b'{"event_upload_bundle_binaries":"a"}', GJ) == EventUploadResponse()
+    assert r.parse_eventupload_response(body, GJ) == EventUploadResponse(("a", "b"))
+    assert r.parse_eventupload_response(b'{"event_upload_bundle_binaries":"a"}', GJ) == EventUploadResponse()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1317,7 +1320,7 @@ def _only_sync_errors(parse: Callable[[bytes, Variant], object], body: bytes, va
 def test_preflight_any_values(doc: dict[str, Any], variant: Variant, requested: SyncType) -> None:
     body = json.dumps(doc).encode()
     try:
-        response = p.parse_preflight_response(body, variant)
+        response = r.parse_preflight_response(body, variant)
     except SyncError as e:
         assert e.stage == "preflight"
         return
@@ -1335,7 +1338,7 @@ def test_preflight_any_values(doc: dict[str, Any], variant: Variant, requested: 
 def test_ruledownload_any_values(entries: list[Any], cursor: Any, variant: Variant) -> None:
     body = json.dumps({"rules": entries, "cursor": cursor}).encode()
     try:
-        page = p.parse_ruledownload_response(body, variant)
+        page = r.parse_ruledownload_response(body, variant)
     except SyncError as e:
         assert e.stage == "ruledownload"
         return
@@ -1348,23 +1351,34 @@ def test_ruledownload_any_values(entries: list[Any], cursor: Any, variant: Varia
 def test_eventupload_and_postflight_any_values(value: Any, variant: Variant) -> None:
     for key in ("event_upload_bundle_binaries", "eventUploadBundleBinaries", "Err"):
         body = json.dumps({key: value}).encode()
-        _only_sync_errors(p.parse_eventupload_response, body, variant)
-        assert isinstance(p.parse_postflight_response(body, variant), PostflightResponse)
+        _only_sync_errors(r.parse_eventupload_response, body, variant)
+        assert isinstance(r.parse_postflight_response(body, variant), PostflightResponse)
 
 
 @settings(max_examples=200)
 @given(st.binary(max_size=64) | st.sampled_from([XSSI_1, XSSI_2]).flatmap(lambda x: st.binary().map(x.__add__)))
 def test_any_bytes(body: bytes) -> None:
     for variant in Variant:
-        _only_sync_errors(p.parse_preflight_response, body, variant)
-        _only_sync_errors(p.parse_eventupload_response, body, variant)
-        _only_sync_errors(p.parse_ruledownload_response, body, variant)
-        p.parse_postflight_response(body, variant)
+        _only_sync_errors(r.parse_preflight_response, body, variant)
+        _only_sync_errors(r.parse_eventupload_response, body, variant)
+        _only_sync_errors(r.parse_ruledownload_response, body, variant)
+        r.parse_postflight_response(body, variant)
 
 
-def test_strip_xssi() -> None:
-    assert p.strip_xssi(XSSI_1 + b"{}") == b"{}"
-    assert p.strip_xssi(XSSI_2 + b"{}") == b"{}"
-    assert p.strip_xssi(XSSI_1 + XSSI_1) == XSSI_1
-    assert p.strip_xssi(b")]}'{}") == b")]}'{}"  # the 5-byte prefix needs its newline
-    assert p.strip_xssi(b")]}{}") == b")]}{}"
+@pytest.mark.parametrize(
+    ("data", "stripped"),
+    [
+        (XSSI_1 + b'{"a": 1}', b'{"a": 1}'),
+        (XSSI_2 + b"{}", b"{}"),
+        (XSSI_1 + XSSI_2 + b"{}", XSSI_2 + b"{}"),  # only one prefix is removed
+        (XSSI_1 + XSSI_1, XSSI_1),
+        (b")]}'{}", b")]}'{}"),  # the 5-byte prefix needs its newline
+        (b")]}{}", b")]}{}"),
+        (XSSI_1, b""),
+        (XSSI_2, b""),
+        (b"{}", b"{}"),
+        (b"", b""),
+    ],
+)
+def test_strip_xssi(data: bytes, stripped: bytes) -> None:
+    assert strip_xssi(data) == stripped

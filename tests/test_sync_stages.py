@@ -20,7 +20,7 @@ from santacore.santad.rules import Rule, RuleState, RuleType
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus, request_sync_type
 from santacore.sync.state import load_state
-from santacore.testing.server import SyncServer
+from santacore.testing import SyncServer
 from tests.sync_client import MACHINE, SyncTestClient, write_config
 
 BINARYRULES = "santa/northpolesec/santad/testdata/binaryrules"
@@ -63,7 +63,7 @@ def wire_rules(corpus: Path, *names: str) -> list[dict[str, Any]]:
 
 def test_full_sync_uploads_applies_and_persists(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
     server.add_rules(wire_rules(corpus, "badbinary", "banned_cdhash", "noop"))
-    server.settings.client_mode = "LOCKDOWN"  # applied at postflight
+    server.preflight.client_mode = "LOCKDOWN"  # applied at postflight
     client = make_client(tmp_path, server)
     events = corpus_events(corpus, 5)
     client.queue(events)
@@ -126,7 +126,7 @@ def test_failed_rule_page_applies_nothing(corpus: Path, tmp_path: Path, server: 
 
 
 def test_postflight_failure_is_ignored(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
-    server.settings.client_mode = "LOCKDOWN"
+    server.preflight.client_mode = "LOCKDOWN"
     server.add_fault("status", stage="postflight", times=5, status=500)
     client = make_client(tmp_path, server)
     result = client.sync(server)
@@ -218,12 +218,11 @@ def test_kill_9_mid_upload_loses_nothing(corpus: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("protocol", ["google-json", "northpolesec", "google-2024.6"])
 def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol: str) -> None:
     """`SyncProtocol` switches the whole sync to another release's wire form (§9.1)."""
-    from santacore.santad.events import Variant
 
     with SyncServer(rules=wire_rules(corpus, "badbinary")) as srv:
         client = make_client(tmp_path, srv, f'SyncProtocol = "{protocol}"\n')
         client.queue(corpus_events(corpus, 2))
-        result = client.run_sync(variant=Variant(client.config.sync_protocol.value))
+        result = client.run_sync()  # in the configuration's SyncProtocol
         assert result.status is SyncStatus.SUCCESS, (protocol, result.error, result.log)
         assert result.events_uploaded == 2 and result.rules_applied == 1
         pre = srv.requests_for("preflight")[0]

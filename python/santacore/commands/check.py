@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.commands.sync import machine_id
 from santacore.config.in_force import load_config_in_force
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
@@ -17,16 +16,16 @@ from santacore.identity.fileinfo import FileInfo, file_info
 from santacore.santad.decisions import ClientMode
 from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent, Variant
+from santacore.santad.events import StoredEvent
 from santacore.santad.execution import store_events
 from santacore.santad.policy import DecisionResult, PolicySettings, decide_for_file
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import check_message
 from santacore.santad.sessions import ExecutionContext
 from santacore.santad.upload_backoff import UploadBackoff
-from santacore.sync.host import HostFacts
-from santacore.sync.stages import SyncContext, upload_event_now
-from santacore.sync.transport import Transport
+from santacore.sync.context import open_sync_context
+from santacore.sync.host import resolve_machine_id
+from santacore.sync.uploads import upload_event_now
 
 
 def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str, Any]:
@@ -92,20 +91,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _upload_now(config: Config, store: EventStore, event: StoredEvent) -> None:
     """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync."""
-    ident = machine_id(config)
+    ident = resolve_machine_id(config)
     if not ident:
         print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)
         return
-    with Transport.from_config(config, ident) as transport, RuleStore(config.rules_db) as rules:
-        ctx = SyncContext(
-            config=config,
-            machine_id=ident,
-            transport=transport,
-            events=store,
-            rules=rules,
-            facts=HostFacts.current(),
-            variant=Variant(config.sync_protocol.value),
-            log=lambda line: print(line, file=sys.stderr),
-        )
+    with open_sync_context(
+        config, machine_id=ident, events=store, log=lambda line: print(line, file=sys.stderr)
+    ) as ctx:
         outcome = upload_event_now(ctx, event, UploadBackoff())
     print(f"Immediate upload: {outcome}", file=sys.stderr)

@@ -21,7 +21,6 @@ from typing import Any
 from santacore.commands import EXIT_ERROR, EXIT_OK
 from santacore.commands.sync import sync_settings
 from santacore.errors import SantacoreError
-from santacore.santad.events import Variant
 from santacore.sync.scheduler import DEFAULT_FIRST_SYNC_DELAY, SyncDaemon
 from santacore.sync.stages import SyncStatus
 
@@ -49,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    variant = Variant(config.sync_protocol.value)
-    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say, variant=variant)
+    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for wanted in (signal.SIGTERM, signal.SIGINT):

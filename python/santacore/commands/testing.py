@@ -6,6 +6,6 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    from santacore.testing.server import serve  # a testing aid: imported only when asked for
+    from santacore.testing.cli import serve  # a testing aid: imported only when asked for
 
     return serve(list(args.serve_args))

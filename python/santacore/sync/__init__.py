@@ -1,2 +1,21 @@
-"""santasyncservice: the sync client. `transport` speaks HTTP as Santa does (§2),
-`protocol` builds and parses each stage's bodies (§3, §9), `stages` runs a full sync (§1)."""
+"""santasyncservice: the sync client (spec §1–§5, §9).
+
+What each module owns:
+
+* `context` — `SyncContext` and `open_sync_context`, the one builder of it from a Config;
+* `stages` — one full sync: preflight, eventupload, ruledownload, postflight, and the outcome (`SyncResult`);
+* `uploads` — santad's immediate uploads outside a full sync (dedup, one-event upload, bundle round trip);
+* `scheduler` — `SyncDaemon`: the full-sync timer, the sync queue, the reachability monitor;
+* `lock` — the per-state-directory sync lock; `reachability` — the server reachability probe;
+* `state` — what a sync leaves behind (sync-state.json) and the effective configuration;
+* `host` — the machine ID, the host facts and `santa_version`;
+* `protocol` — request bodies and the protocol's constants; `responses` — parsed answers;
+* `wire`, `pbjson`, `legacy_json` — the JSON encoder and the protobuf-JSON / [G-JSON] readers;
+* `transport` — `Transport`, one stage request with its attempts; its parts: `settings` (`TransportSettings`),
+  `retry`, `request`, `response`, `failures`, `xsrf`, `tls`.
+
+May import: the standard library, httpx (only `transport`, `request`, `response`, `failures`, `xsrf`),
+cryptography (only `tls`, for PKCS#12, when asked), `santacore._core`, `santacore.errors`, `santacore.config`,
+`santacore.santad` and `santacore.identity.bundle`. Never `santacore.commands`, `santacore.testing`, or the
+LIEF-backed `santacore.identity` modules (fileinfo, macho, codesign, cms) at module level.
+"""

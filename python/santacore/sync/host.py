@@ -1,5 +1,20 @@
-"""The host facts a preflight reports (spec §3.1): serial, hostname, OS version and build,
-model, and the Santa version string santacore presents."""
+"""This host to the sync server (spec §2.1, §3.1): the machine ID, the preflight's facts, `santa_version`.
+
+Decisions (santacore's, not Santa's):
+
+* `santa_version` (preflight key 6, also fit for the User-Agent): `default_santa_version()`, `"2024.9.<build>"`.
+  Servers gate on it (Zentral sends `sync_type` only to ≥ 2024.1 and old-style `sha256` rules to very old
+  clients, and parses it as dot-separated integers), so it names the Santa release whose wire format santacore
+  emits (2024.8+ protobuf-JSON; 2024.9 is the spec's own example) and carries santacore's version in the build
+  number: `major * 1_000_000 + minor * 1_000 + patch` (santacore 0.1.0 → `2024.9.1000`). Pass `santa_version=`
+  to override.
+* Host facts on Linux: `serial_num` is the machine ID (no per-host serial is reliably readable without root, and
+  DMI placeholders such as "To Be Filled By O.E.M." would merge hosts on servers keyed by serial); `os_version` is
+  `/etc/os-release` VERSION_ID when it is dotted digits, else the numeric part of the kernel release (Zentral
+  rejects non-numeric versions); `os_build` is the kernel release (`uname -r`); `model_identifier` is the DMI
+  product name when readable, else empty (omitted). On macOS they are Santa's sources (SystemVersion.plist,
+  `hw.model`, IOPlatformSerialNumber).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +27,28 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from santacore._core import __version__ as _SANTACORE_VERSION
 
+if TYPE_CHECKING:
+    from santacore.config.settings import Config
+
 SANTA_RELEASE: Final = "2024.9"
+MACHINE_ID_FILE: Final = "/etc/machine-id"
+
+
+def resolve_machine_id(config: Config) -> str | None:
+    """The machine ID a sync uses: the configured MachineID (or its MachineIDPlist), else the systemd machine ID
+    in `MACHINE_ID_FILE` (§2.1 santacore guidance); None when there is neither."""
+    configured = config.configured_machine_id()
+    if configured:
+        return configured
+    try:
+        with open(MACHINE_ID_FILE, encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def default_santa_version(core_version: str = _SANTACORE_VERSION) -> str:

@@ -1,5 +1,6 @@
-"""The [G-JSON] response reader (spec §2.3): `NSJSONSerialization` and the `NSNumber`/`NSString` type checks
-Santa's pre-protobuf sync client applies to a response dictionary. Nothing here fails: unreadable is absent."""
+"""The [G-JSON] response reader (spec §2.3): `NSJSONSerialization` and Santa's NSNumber/NSString checks.
+
+Nothing here fails: unreadable is absent."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The protobuf-JSON response reader (spec §2.3): `JsonStringToMessage` with `ignore_unknown_fields`, as Santa's
-protobuf variants ([G] ≥ 2024.6, [N]) parse a sync response, and the response message schemas it reads by.
+"""The protobuf-JSON response reader (spec §2.3): `JsonStringToMessage` and the response message schemas.
+
+`ignore_unknown_fields`, as Santa's protobuf variants ([G] ≥ 2024.6, [N]) parse a sync response.
 
 `protobuf_document(body, stage, schemas(variant).<stage>)` gives the known fields by proto name (absent ones
 missing) or raises `SyncError(stage=...)`; the acceptance rules are listed in `santacore.sync.protocol`.

@@ -1,5 +1,4 @@
-"""The sync service as a long-running daemon: santasyncservice's full-sync timer and sync queue (spec §1.2–1.5)
-and santad's immediate event uploads (SNTSyncdQueue, §4.5, §5.3–5.4), in one process.
+"""`SyncDaemon`: santasyncservice as a process — full-sync timer, sync queue, reachability monitor (§1.2–1.5).
 
 `SyncDaemon(config).run()` runs in the foreground until `stop()`; `start()` runs the same loop on a thread.
 
@@ -11,14 +10,18 @@ Timers (§1.2, santacore guidance):
   configuration (600), never below 60 s. Santa re-arms to a 4-hour fallback after a failed preflight ([G]); the
   spec's santacore guidance re-arms to the current interval after any outcome, as here.
 
-Not implemented: push notifications and rule-only syncs (§1.3), the network-reachability monitor that triggers a
-sync after a failed preflight or immediate upload (§1.5), timer leeway.
+Reachability (§1.5): after a failed preflight the daemon probes the server every `probe_interval` seconds
+(`santacore.sync.reachability`, or the injected `reachability_probe`) and syncs at once when it turns from
+unreachable to reachable, instead of waiting out the interval; the next sync that passes preflight stops it.
 
-One sync at a time (§1.2, §1.4): full syncs run on the daemon's loop thread and hold the state directory's
-`sync.lock` — the lock `santacore sync` takes (`commands.sync.sync_lock`), so a `santacore sync` in another
-process waits for the daemon's sync and the daemon for it. The daemon polls that lock instead of blocking on it,
-so `stop()` is not held up by another process's sync. As kMaxEnqueuedSyncs, at most two full syncs are running
-or waiting; a third `request_sync()` is answered TOO_MANY_SYNCS at once.
+Not implemented: push notifications and rule-only syncs (§1.3); the reachability monitor after a failed immediate
+upload (only a failed preflight starts it); timer leeway.
+
+One sync at a time (§1.2, §1.4): full syncs run on the daemon's loop thread and hold the state directory's sync lock
+(`santacore.sync.lock`), the one `santacore sync` takes, so a `santacore sync` in another process waits for the
+daemon's sync and the daemon for it. The daemon polls that lock instead of blocking on it, so `stop()` is not held
+up by another process's sync. As kMaxEnqueuedSyncs, at most two full syncs are running or waiting; a third
+`request_sync()` is answered TOO_MANY_SYNCS at once.
 
 Stopping: `stop()` (SIGTERM/SIGINT in `santacore syncd`) lets the HTTP attempt in flight finish (at most the
 transport's timeout), then every further request of that sync fails at once, as on a network failure. The stages
@@ -26,9 +29,9 @@ guarantee what is left is consistent: rules are applied in one transaction after
 postflight, and events leave events.db only after a 200. Requests still queued are answered UNKNOWN without
 running.
 
-Immediate uploads (`record_event`, `record_bundle_hash`) run on the calling thread, concurrently with a full
-sync as santad's uploads run beside santasyncservice's; both sides delete rows only after a 200, so the worst a
-race does is send an event twice. They share the daemon's transport and its dedup cache (`backoff`).
+Immediate uploads (`record_event`, `record_bundle_hash`; `santacore.sync.uploads`) run on the calling thread,
+beside a full sync as santad's run beside santasyncservice's; both sides delete rows only after a 200, so the worst
+a race does is send an event twice. They share the daemon's transport and its dedup cache (`backoff`).
 
 The library prints nothing: every line goes to the `log` callable.
 """
@@ -37,58 +40,41 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import fcntl
 import os
 import select
-import socket
 import threading
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final
 
-from santacore.commands.sync import machine_id as configured_machine_id
 from santacore.config.settings import Config
 from santacore.errors import NotABundleError, StoreError, SyncError
 from santacore.identity.bundle import BundleHash, hash_bundle
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import DEFAULT_VARIANT, StoredEvent, Variant
+from santacore.santad.events import StoredEvent, Variant
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
-from santacore.sync import protocol
-from santacore.sync.host import HostFacts
+from santacore.sync import protocol, responses, uploads
+from santacore.sync.context import SyncContext, config_variant, open_sync_context
+from santacore.sync.host import HostFacts, resolve_machine_id
+from santacore.sync.lock import sync_lock
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
-from santacore.sync.stages import (
-    SyncContext,
-    SyncResult,
-    SyncStatus,
-    UploadOutcome,
-    full_sync,
-    request_sync_type,
-    store_new_events,
-    upload_bundle_event,
-    upload_event_now,
-)
+from santacore.sync.reachability import server_reachable
+from santacore.sync.retry import RetryPolicy
+from santacore.sync.settings import TransportSettings
+from santacore.sync.stages import SyncResult, SyncStatus, full_sync, request_sync_type
 from santacore.sync.state import SyncState, effective_config, load_state
-from santacore.sync.transport import RetryPolicy, Transport
+from santacore.sync.transport import Transport
+from santacore.sync.uploads import UploadOutcome
 
-__all__ = [
-    "DEFAULT_FIRST_SYNC_DELAY",
-    "MAX_ENQUEUED_SYNCS",
-    "SYNC_LOCK_NAME",
-    "SyncDaemon",
-    "TransportFactory",
-]
+__all__ = ["DEFAULT_FIRST_SYNC_DELAY", "MAX_ENQUEUED_SYNCS", "SyncDaemon", "TransportFactory"]
 
 DEFAULT_FIRST_SYNC_DELAY: Final = 15.0  # §1.2: syncSecondsFromNow:15
 DEFAULT_PROBE_INTERVAL: Final = 10.0  # seconds between reachability probes after a failed preflight
 MAX_ENQUEUED_SYNCS: Final = 2  # §1.2: kMaxEnqueuedSyncs, one running + one waiting
-SYNC_LOCK_NAME: Final = "sync.lock"  # in the state directory; the file commands.sync.sync_lock locks
-_LOCK_POLL: Final = 0.05
 _STOP_POLL: Final = 0.1
 
 TransportFactory = Callable[[Config, str], Transport]
@@ -120,7 +106,7 @@ class _DaemonTransport(Transport):
             raise SyncError("not sent: the sync daemon is stopping", stage=stage)
         reply = self._inner.post(stage, body)
         if stage == protocol.PREFLIGHT:
-            self._daemon._note_preflight(reply)
+            self._daemon.note_preflight(reply)
         return reply
 
     def close(self) -> None:
@@ -130,11 +116,12 @@ class _DaemonTransport(Transport):
 class SyncDaemon:
     """Santa's sync service for one configuration (see the module docstring).
 
-    `transport_factory(config, machine_id)` makes the Transport (default: `Transport.from_config` whose retry
-    sleeps end early when the daemon stops). `clock` (seconds, default `time.monotonic`) and `sleep` schedule the
-    timer; the default sleep is cut short by `request_sync` and `stop`, an injected one is called with the whole
-    wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome.
-    `backoff` is the dedup cache of immediate uploads (default: a fresh `UploadBackoff`).
+    `transport_factory(config, machine_id)` makes the Transport (default: one with `TransportSettings.from_config`
+    whose retry sleeps end early when the daemon stops). `clock` (seconds, default `time.monotonic`) and `sleep`
+    schedule the timer; the default sleep is cut short by `request_sync` and `stop`, an injected one is called with
+    the whole wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome.
+    `backoff` is the dedup cache of immediate uploads (default: a fresh `UploadBackoff`). `machine_id` and
+    `variant` default to the configuration's (`resolve_machine_id`, SyncProtocol).
     Raises ValueError when SyncBaseURL or the machine ID is missing."""
 
     def __init__(
@@ -148,14 +135,14 @@ class SyncDaemon:
         log: Callable[[str], None] = lambda line: None,
         machine_id: str | None = None,
         facts: HostFacts | None = None,
-        variant: Variant = DEFAULT_VARIANT,
+        variant: Variant | None = None,
         backoff: UploadBackoff | None = None,
         reachability_probe: Callable[[], bool] | None = None,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
     ) -> None:
         if not config.sync_base_url:
             raise ValueError("Missing SyncBaseURL: the sync daemon has no server to sync with")
-        ident = machine_id or configured_machine_id(config)
+        ident = machine_id or resolve_machine_id(config)
         if not ident:
             raise ValueError("Missing MachineID: the sync daemon cannot name this machine")
         if first_sync_delay < 0:
@@ -163,7 +150,7 @@ class SyncDaemon:
         self.config = config
         self.machine_id = ident
         self.first_sync_delay = float(first_sync_delay)
-        self.variant = variant
+        self.variant = variant if variant is not None else config_variant(config)
         self.facts = facts if facts is not None else HostFacts.current()
         self.backoff = backoff if backoff is not None else UploadBackoff()
         self.batch_size: int = protocol.DEFAULT_BATCH_SIZE
@@ -332,55 +319,29 @@ class SyncDaemon:
     def full_sync_interval(self) -> int:
         """Seconds until the next timed full sync: the persisted server value, else the configuration's
         FullSyncInterval, else 600; at least 60 (§1.2)."""
-        try:
-            state = load_state(self.state_path)
-        except StoreError as e:
-            self._log(f"Cannot read the sync state, using the configured interval: {e}")
-            state = SyncState()
-        value = effective_config(self.config, state).full_sync_interval or DEFAULT_FULL_SYNC_INTERVAL
+        value = self._effective_config().full_sync_interval or DEFAULT_FULL_SYNC_INTERVAL
         return max(MINIMUM_FULL_SYNC_INTERVAL, value)
 
     # -- immediate uploads -----------------------------------------------------------------------------------
 
     def record_event(self, event: StoredEvent) -> str:
-        """santad after a decision (§5.4 steps 2–3): store the event (durable when this returns), then
-
-        * not a denial → `STORED`: it goes up with the next full sync;
-        * a denial inside a bundle (`file_bundle_path`) with bundles enabled (the server's EnableBundles, else
-          the configuration's) → stored with `needs_bundle_hash`, `NEEDS_BUNDLE_HASH`: no upload until
-          `record_bundle_hash` (§4.5 step 1);
-        * any other denial → `upload_event_now`: dedup on the file SHA-256, one-event upload, row deleted on 200.
-
-        Returns an `UploadOutcome` value. Runs on the calling thread (network time included)."""
-        ctx = self._immediate_context()
-        flagged = self.needs_bundle_hash(event)
-        if event.needs_bundle_hash != flagged:
-            event = dataclasses.replace(event, needs_bundle_hash=flagged)
-        (stored,) = store_new_events(ctx.events, [event])
-        if not stored.decision.is_block:
-            return UploadOutcome.STORED
-        if stored.needs_bundle_hash:
-            self._log(f"Event for {stored.file_name} stored; waiting for its bundle hash")
-            return UploadOutcome.NEEDS_BUNDLE_HASH
-        return upload_event_now(ctx, stored, self.backoff)
+        """santad after a decision (§5.4 steps 2–3): `santacore.sync.uploads.record_event` with bundles enabled as
+        the server's EnableBundles, else the configuration's. A denial in a bundle then waits for
+        `record_bundle_hash`. Returns an `UploadOutcome` value. Runs on the calling thread (network time included)."""
+        bundles = self._effective_config().enable_bundles
+        with self._context() as ctx:
+            return uploads.record_event(ctx, event, self.backoff, bundles_enabled=bundles)
 
     def needs_bundle_hash(self, event: StoredEvent) -> bool:
         """§4.5 step 1: a denial of a binary inside a bundle while bundles are enabled (the server's
         EnableBundles, else the configuration's)."""
-        if not (event.decision.is_block and event.file_bundle_path):
-            return False
-        try:
-            state = load_state(self.state_path)
-        except StoreError:
-            state = SyncState()
-        return effective_config(self.config, state).enable_bundles
+        return uploads.needs_bundle_hash(event, bundles_enabled=self._effective_config().enable_bundles)
 
     def record_bundle_hash(self, event: StoredEvent, bundle_hash: BundleHash | None = None) -> str:
         """§4.5 steps 2–4 for an event `record_event` stored as `NEEDS_BUNDLE_HASH`: hash its bundle (unless
         `bundle_hash` is given, e.g. by a hashing service) and run `upload_bundle_event` with the last preflight's
         batch size. As [N] (the spec's guidance), only such events are hashed; others, and files in no bundle,
         give `NO_BUNDLE_HASH` and stay as stored."""
-        ctx = self._immediate_context()
         if not (event.needs_bundle_hash or self.needs_bundle_hash(event)):
             self._log(f"Event for {event.file_name} does not need a bundle hash")
             return UploadOutcome.NO_BUNDLE_HASH
@@ -391,18 +352,25 @@ class SyncDaemon:
                 self._log(f"No bundle hash for {event.file_name}: {e}")
                 return UploadOutcome.NO_BUNDLE_HASH
         flagged = dataclasses.replace(event, needs_bundle_hash=True)
-        return upload_bundle_event(ctx, flagged, bundle_hash, self.backoff, batch_size=self.batch_size)
+        with self._context() as ctx:
+            return uploads.upload_bundle_event(ctx, flagged, bundle_hash, self.backoff, batch_size=self.batch_size)
 
-    def _immediate_context(self) -> SyncContext:
+    def note_preflight(self, reply: bytes) -> None:
+        """Keep the `batch_size` of a preflight answer (Santa's in-memory value, for §4.5's SendEvents batches)."""
+        try:
+            self.batch_size = responses.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
+        except SyncError:
+            pass  # the preflight stage reports it
+
+    @contextlib.contextmanager
+    def _context(self) -> Iterator[SyncContext]:
+        """The daemon's transport and stores (opened if need be), its facts, variant and log."""
         self.open()
-        return self._context()
-
-    def _context(self) -> SyncContext:
         transport, events, rules = self._transport, self._events, self._rules
         if transport is None or events is None or rules is None:
             raise StoreError("the sync daemon has been closed")
-        return SyncContext(
-            config=self.config,
+        with open_sync_context(
+            self.config,
             machine_id=self.machine_id,
             transport=transport,
             events=events,
@@ -410,13 +378,18 @@ class SyncDaemon:
             facts=self.facts,
             variant=self.variant,
             log=self._log,
-        )
+        ) as ctx:
+            yield ctx
 
-    def _note_preflight(self, reply: bytes) -> None:
+    def _effective_config(self) -> Config:
+        """The configuration with the last sync's server settings on top; a state file that cannot be read
+        counts as none (and is reported)."""
         try:
-            self.batch_size = protocol.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
-        except SyncError:
-            pass  # the preflight stage reports it
+            state = load_state(self.state_path)
+        except StoreError as e:
+            self._log(f"Cannot read the sync state, using the local configuration: {e}")
+            state = SyncState()
+        return effective_config(self.config, state)
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -479,40 +452,17 @@ class SyncDaemon:
         request.future.set_result(result)
 
     def _sync(self, sync_type: SyncType | None) -> SyncResult:
-        with self._sync_lock() as held:
+        # The lock is polled, so that `stop()` is not held up by another process's sync.
+        with sync_lock(self.config.state_directory, stop=lambda: self._stopping, waiting=self._waiting) as held:
             if not held:
                 return SyncResult(status=SyncStatus.UNKNOWN, error="stopped while another sync held the sync lock")
             if sync_type is not None and sync_type is not SyncType.NORMAL:
                 request_sync_type(self.state_path, sync_type)
-            return full_sync(self._context(), state_path=self.state_path)
+            with self._context() as ctx:
+                return full_sync(ctx, state_path=self.state_path)
 
-    @contextlib.contextmanager
-    def _sync_lock(self) -> Iterator[bool]:
-        """`commands.sync.sync_lock`'s lock (flock on <state directory>/sync.lock), polled so that `stop()` is
-        not held up by another process's sync. Yields False when the daemon stopped while waiting."""
-        directory = os.fspath(self.config.state_directory)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(directory, SYNC_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            yield self._acquire(fd)
-        finally:
-            os.close(fd)  # releases the lock
-
-    def _acquire(self, fd: int) -> bool:
-        announced = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-            if self._stopping:
-                return False
-            if not announced:
-                self._log("Waiting for another sync to finish")
-                announced = True
-            time.sleep(_LOCK_POLL)
+    def _waiting(self) -> None:
+        self._log("Waiting for another sync to finish")
 
     # -- waiting ---------------------------------------------------------------------------------------------
 
@@ -542,15 +492,8 @@ class SyncDaemon:
             time.sleep(min(remaining, _STOP_POLL))
 
     def _server_reachable(self) -> bool:
-        """Whether a TCP connection to the sync server's host and port opens (Santa watches the
-        network path; a connect is the portable equivalent)."""
-        url = urllib.parse.urlsplit(self.config.sync_base_url or "")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            with socket.create_connection((url.hostname or "", port), timeout=3):
-                return True
-        except OSError:
-            return False
+        return server_reachable(self.config.sync_base_url or "")
 
     def _default_transport(self, config: Config, machine_id: str) -> Transport:
-        return Transport.from_config(config, machine_id, retry=RetryPolicy(sleep=self._retry_sleep))
+        settings = TransportSettings.from_config(config)
+        return Transport(dataclasses.replace(settings, retry=RetryPolicy(sleep=self._retry_sleep)), machine_id)

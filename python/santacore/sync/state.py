@@ -1,7 +1,8 @@
-"""What a sync leaves behind (spec §1.6, §3.4): the requested sync type, the settings the
-server sent (applied at postflight and overriding local configuration), and the last
-success times — Santa's `/var/db/santa/sync-state.plist`, kept as JSON in the state
-directory and replaced atomically so a crash never leaves half a state."""
+"""What a sync leaves behind (spec §1.6, §3.4): the sync state file and the effective configuration.
+
+The requested sync type, the settings the server sent (applied at postflight and overriding local
+configuration), and the last success times — Santa's `/var/db/santa/sync-state.plist`, kept as JSON in the
+state directory and replaced atomically so a crash never leaves half a state."""
 
 from __future__ import annotations
 

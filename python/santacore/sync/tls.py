@@ -1,6 +1,7 @@
-"""TLS material for the sync transport (spec §2.6): the client `ssl.SSLContext` Santa's session would trust
-with (system roots, or a CA bundle that replaces them; TLS 1.2 or later) and the client certificate it presents
-(PEM files or a PKCS#12 identity). Unreadable or invalid material is a `SyncError` naming the file."""
+"""TLS material for the sync transport (spec §2.6): the client `ssl.SSLContext` and the client certificate.
+
+Trust: system roots, or a CA bundle that replaces them; TLS 1.2 or later. The client certificate: PEM files or a
+PKCS#12 identity. Unreadable or invalid material is a `SyncError` naming the file."""
 
 from __future__ import annotations
 

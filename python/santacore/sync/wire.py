@@ -1,7 +1,8 @@
-"""Protobuf-JSON as Santa's sync client writes it (spec §2.3): protobuf's MessageToJsonString
-escaping and double formatting for the default variant, NSJSONSerialization's for [G-JSON];
-the anti-XSSI prefix a server may put before a response; and the non-JSON literals (`NaN`,
-`Infinity`) that Santa's response readers refuse."""
+"""The JSON encoder of Santa's sync client (spec §2.3): protobuf-JSON and [G-JSON], and the anti-XSSI prefix.
+
+Protobuf's MessageToJsonString escaping and double formatting for the default variant, NSJSONSerialization's for
+[G-JSON]; the anti-XSSI prefix a server may put before a response; and the non-JSON literals (`NaN`, `Infinity`)
+that Santa's response readers refuse."""
 
 from __future__ import annotations
 

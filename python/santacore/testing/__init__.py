@@ -1,5 +1,33 @@
-"""Testing aids: a conformant sync server on loopback. Nothing at run time imports this."""
+"""Testing aids: a conformant Santa sync server on loopback (`SyncServer`). Nothing at run time imports this.
 
-from santacore.testing.server import Fault, FaultList, Quirks, RecordedRequest, Settings, SyncServer, serve
+What each module owns:
 
-__all__ = ["Fault", "FaultList", "Quirks", "RecordedRequest", "Settings", "SyncServer", "serve"]
+* `server` — `SyncServer`: lifecycle, configuration, what was received; `settings` — `ServerSettings`;
+* `responder` — how one request is answered (routing, gates, decoding, validation, faults);
+* `stages` — what each stage does; `server_state` — the SQLite state; `records` — requests, bundles, replies;
+* `handler` — the HTTP plumbing; `replies` — replies in each profile's style; `wire` — body codecs;
+* `profiles` — `Quirks` and `PreflightSettings`; `faults` — injected faults; `schemas` — request validation;
+* `cli` — `santacore testing serve`.
+
+May import: the standard library only, and nothing of santacore outside `santacore.testing` — above all not the
+client (`santacore.sync`), so that a client bug cannot hide behind code both sides share.
+"""
+
+from santacore.testing.cli import serve
+from santacore.testing.faults import Fault, FaultKind, FaultList
+from santacore.testing.profiles import PreflightSettings, Quirks
+from santacore.testing.records import RecordedRequest
+from santacore.testing.server import SyncServer
+from santacore.testing.settings import ServerSettings
+
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "FaultList",
+    "PreflightSettings",
+    "Quirks",
+    "RecordedRequest",
+    "ServerSettings",
+    "SyncServer",
+    "serve",
+]

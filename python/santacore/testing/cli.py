@@ -1,4 +1,4 @@
-"""CLI of the testing sync server: `santacore testing serve`."""
+"""CLI of the testing sync server: `santacore testing serve`, its options turned into `ServerSettings`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from santacore.testing.profiles import DEFAULT_MAX_BODY, PROFILES
+from santacore.testing.profiles import DEFAULT_MAX_BODY, PROFILES, PreflightSettings
+from santacore.testing.server import SyncServer
+from santacore.testing.settings import ServerSettings
 
 
 def _parse_quirk(text: str) -> tuple[str, Any]:
@@ -38,8 +40,6 @@ def _load_rules(path: str) -> list[dict[str, Any]]:
 
 def serve(argv: Sequence[str] | None = None) -> int:
     """Run a SyncServer until SIGINT/SIGTERM; print its base URL on the first line of stdout."""
-    from santacore.testing.server import SyncServer  # here, not at the top: server.py re-exports serve
-
     parser = argparse.ArgumentParser(
         prog="santacore testing serve", description="Run a conformant Santa sync server for testing (plain HTTP)."
     )
@@ -67,27 +67,30 @@ def serve(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
-        server = SyncServer(
+        settings = ServerSettings(
             host=args.host,
             port=args.port,
             profile=args.profile,
+            quirks=dict(args.quirk),
+            preflight=PreflightSettings(
+                client_mode=args.client_mode,
+                batch_size=args.batch_size,
+                full_sync_interval=args.full_sync_interval,
+                enable_bundles=args.enable_bundles,
+                enable_transitive_rules=args.enable_transitive_rules,
+                allowed_path_regex=args.allowed_path_regex,
+                blocked_path_regex=args.blocked_path_regex,
+                sync_type=args.sync_type,
+                page_size=args.page_size,
+            ),
             rules=_load_rules(args.rules) if args.rules else (),
-            batch_size=args.batch_size,
-            page_size=args.page_size,
-            client_mode=args.client_mode,
-            full_sync_interval=args.full_sync_interval,
-            enable_bundles=args.enable_bundles,
-            enable_transitive_rules=args.enable_transitive_rules,
-            allowed_path_regex=args.allowed_path_regex,
-            blocked_path_regex=args.blocked_path_regex,
-            sync_type=args.sync_type,
-            state_db=args.state_db,
             require_xsrf=args.require_xsrf,
             xsrf_header=args.xsrf_header,
             enrollment_secret=args.enrollment_secret,
+            state_db=args.state_db,
             max_body_size=args.max_body_size,
-            quirks=dict(args.quirk),
-        ).start()
+        )
+        server = SyncServer(settings).start()
     except (OSError, ValueError, TypeError) as exc:
         print(f"santacore testing serve: {exc}", file=sys.stderr)
         return 2

@@ -14,8 +14,8 @@ FaultKind = Literal[
 ]
 
 FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
-_PRE_FAULTS: Final = frozenset({"status", "delay", "drop"})  # applied before the request is handled
-_POST_FAULTS: Final = frozenset(FAULT_KINDS) - _PRE_FAULTS  # applied to a 200 answer
+PRE_FAULTS: Final = frozenset({"status", "delay", "drop"})  # applied before the request is handled
+POST_FAULTS: Final = frozenset(FAULT_KINDS) - PRE_FAULTS  # applied to a 200 answer
 
 
 @dataclass(eq=False)
@@ -58,7 +58,7 @@ class Fault:
 
 
 # Per-stage defaults of `wrong_types`: values of the wrong JSON type for fields the client must parse.
-_WRONG_TYPES: Final[dict[str, dict[str, Any]]] = {
+WRONG_TYPES: Final[dict[str, dict[str, Any]]] = {
     "preflight": {"batch_size": "fifty", "client_mode": True, "enable_bundles": "yes", "full_sync_interval": [600]},
     "eventupload": {"event_upload_bundle_binaries": "not-a-list"},
     "ruledownload": {"rules": {"identifier": "not-a-list"}, "cursor": 7},
@@ -95,7 +95,7 @@ class FaultList:
         with self._lock:
             return iter(list(self._faults))
 
-    def _take(self, stage: str | None, machine_id: str | None, kinds: frozenset[str]) -> Fault | None:
+    def take(self, stage: str | None, machine_id: str | None, kinds: frozenset[str]) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.kind not in kinds or fault.stage not in (None, stage):

@@ -1,4 +1,4 @@
-"""Profiles and wire constants of the testing sync server: the per-profile `Quirks` and the preflight `Settings`."""
+"""Profiles and wire constants of the testing sync server: the per-profile `Quirks` and the `PreflightSettings`."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ class Quirks:
 
 
 @dataclass
-class Settings:
+class PreflightSettings:
     """What preflight hands out (§3.1) and how rules are paged; mutable while the server runs."""
 
     client_mode: str | None = "MONITOR"

@@ -1,5 +1,6 @@
-"""Request-body validation for the testing sync server (§3, §4.1, §4.3): protobuf-JSON parse rules (§2.3) and Go
-encoding/json decoding into Moroz's structs (§9.2)."""
+"""Request-body validation of the testing sync server (§2.3, §3, §4.1, §4.3, §9.2).
+
+Protobuf-JSON parse rules (§2.3), and Go encoding/json decoding into Moroz's structs (§9.2)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ _EVENT: Final = _msg(
         "static_rule": _BOOL,  # [N] 34
     }
 )
-_PROTO_SCHEMAS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+PROTO_SCHEMAS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     "preflight": _msg(
         {
             **dict.fromkeys(
@@ -100,7 +101,7 @@ _GO_EVENT: Final = (
         "signing_chain": ("list", _GO_SIGNING),
     },
 )
-_GO_SCHEMAS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+GO_SCHEMAS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     "preflight": (
         "PreflightPayload",
         {
@@ -149,7 +150,7 @@ def _proto_int(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and low <= value <= high
 
 
-def _proto_error(kind: Any, value: Any, where: str) -> str | None:
+def proto_error(kind: Any, value: Any, where: str) -> str | None:
     """Why protobuf's JSON parser (ignore_unknown_fields) would reject `value`, or None."""
     if value is None:
         return None  # null = absent
@@ -160,14 +161,14 @@ def _proto_error(kind: Any, value: Any, where: str) -> str | None:
         for i, item in enumerate(value):
             if item is None:
                 return f"{where}[{i}]: null in a repeated field"
-            if problem := _proto_error(kind[1], item, f"{where}[{i}]"):
+            if problem := proto_error(kind[1], item, f"{where}[{i}]"):
                 return problem
         return None
     if isinstance(kind, tuple):
         if not isinstance(value, dict):
             return f"{where or 'body'}: expected an object, got {_json_kind(value)}"
         for key, item in value.items():
-            if key in kind[1] and (problem := _proto_error(kind[1][key], item, f"{where}.{key}" if where else key)):
+            if key in kind[1] and (problem := proto_error(kind[1][key], item, f"{where}.{key}" if where else key)):
                 return problem
         return None
     if kind == _S:
@@ -193,7 +194,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _go_error(kind: Any, value: Any, where: str, struct: str) -> str | None:
+def go_error(kind: Any, value: Any, where: str, struct: str) -> str | None:
     """Why Go's encoding/json would fail to decode `value` into Moroz's struct field, or None."""
     if value is None:
         return None  # null leaves the Go zero value
@@ -201,7 +202,7 @@ def _go_error(kind: Any, value: Any, where: str, struct: str) -> str | None:
         if not isinstance(value, list):
             return f"json: cannot unmarshal {_json_kind(value)} into Go struct field {struct}.{where} of type []"
         for item in value:
-            if problem := _go_error(kind[1], item, where, struct):
+            if problem := go_error(kind[1], item, where, struct):
                 return problem
         return None
     if isinstance(kind, tuple):
@@ -211,7 +212,7 @@ def _go_error(kind: Any, value: Any, where: str, struct: str) -> str | None:
         by_lower = {key.lower(): key for key in schema}  # Go matches keys case-insensitively
         for key, item in value.items():
             target = by_lower.get(key.lower())
-            if target is not None and (problem := _go_error(schema[target], item, target, name)):
+            if target is not None and (problem := go_error(schema[target], item, target, name)):
                 return problem
         return None
     if kind == "client_mode":
@@ -233,5 +234,5 @@ def _go_error(kind: Any, value: Any, where: str, struct: str) -> str | None:
     return f"json: cannot unmarshal {shown} into Go struct field {struct}.{where} of type {_GO_TYPE_NAMES[kind]}"
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON literal {name}")

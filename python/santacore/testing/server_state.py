@@ -1,5 +1,6 @@
-"""Persistent state of the testing sync server, in SQLite (":memory:" unless a path is given): rules, machines,
-bundles and received bodies."""
+"""Persistent state of the testing sync server in SQLite: rules, machines, bundles, received bodies.
+
+":memory:" unless a path is given."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
 
 from santacore.testing.records import Bundle
-from santacore.testing.wire import _rule_key
+from santacore.testing.wire import rule_key
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS rules (scope TEXT NOT NULL, rule_key TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS received (id INTEGER PRIMARY KEY AUTOINCREMENT, kind 
 """
 
 
-class _State:
+class ServerState:
     """Persistent server state. Callers hold the server lock; each method is one transaction."""
 
     def __init__(self, path: str | None) -> None:
@@ -40,7 +41,7 @@ class _State:
                 self.db.execute(
                     "INSERT INTO rules (scope, rule_key, seq, body) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (scope, rule_key) DO UPDATE SET body = excluded.body",
-                    (scope, _rule_key(rule), top + offset, json.dumps(dict(rule))),
+                    (scope, rule_key(rule), top + offset, json.dumps(dict(rule))),
                 )
 
     def delete_rules(self, scope: str, key: str | None) -> int:

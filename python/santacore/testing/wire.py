@@ -1,5 +1,4 @@
-"""Body codecs of the testing sync server: bounded decompression, JSON encoding per response style, and rules in
-their wire forms."""
+"""Body codecs of the testing sync server: bounded inflate, JSON per response style, rules in wire form."""
 
 from __future__ import annotations
 
@@ -9,20 +8,20 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 
-class _TooLarge(Exception):
+class BodyTooLarge(Exception):
     pass
 
 
-class _BadBody(Exception):
+class BadBody(Exception):
     pass
 
 
-def _inflate(data: bytes, wbits: int, limit: int, *, strict: bool = True) -> bytes:
+def inflate(data: bytes, wbits: int, limit: int, *, strict: bool = True) -> bytes:
     """Decompress a zlib (wbits 15) or gzip (31) stream, refusing more than `limit` output bytes."""
     inflater = zlib.decompressobj(wbits)
     out = inflater.decompress(data, limit + 1)
     if len(out) > limit:
-        raise _TooLarge(f"decompressed body larger than {limit} bytes")
+        raise BodyTooLarge(f"decompressed body larger than {limit} bytes")
     if strict and not inflater.eof:
         raise zlib.error("incomplete or truncated stream")
     if strict and inflater.unused_data:
@@ -30,7 +29,7 @@ def _inflate(data: bytes, wbits: int, limit: int, *, strict: bool = True) -> byt
     return out
 
 
-def _encode_json(obj: Any, style: str) -> tuple[bytes, str]:
+def encode_json(obj: Any, style: str) -> tuple[bytes, str]:
     if style == "go":  # Go json.Encoder with SetIndent("", "  "): HTML-safe escapes, trailing newline
         text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
         for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028")):
@@ -57,9 +56,9 @@ _RULE_ORDER: Final = (
 )
 
 
-def _wire_rule(rule: Mapping[str, Any], style: str) -> dict[str, Any]:
+def wire_rule(rule: Mapping[str, Any], style: str) -> dict[str, Any]:
     if style == "go":  # santa.Rule: rule_type, policy, identifier, custom_msg/custom_url omitempty
-        out = {"rule_type": rule.get("rule_type"), "policy": rule.get("policy"), "identifier": _identifier(rule)}
+        out = {"rule_type": rule.get("rule_type"), "policy": rule.get("policy"), "identifier": rule_identifier(rule)}
         out.update({k: rule[k] for k in ("custom_msg", "custom_url") if rule.get(k)})
         return out
     if style == "django":
@@ -69,16 +68,16 @@ def _wire_rule(rule: Mapping[str, Any], style: str) -> dict[str, Any]:
     return {k: rule[k] for k in ordered if rule[k] not in (None, "", 0, False, [])}
 
 
-def _identifier(rule: Mapping[str, Any]) -> str:
+def rule_identifier(rule: Mapping[str, Any]) -> str:
     value = rule.get("identifier") or rule.get("sha256") or ""
     return str(value)
 
 
-def _rule_key(rule: Mapping[str, Any]) -> str:
-    return f"{rule.get('rule_type', '')}\x1f{_identifier(rule)}"
+def rule_key(rule: Mapping[str, Any]) -> str:
+    return f"{rule.get('rule_type', '')}\x1f{rule_identifier(rule)}"
 
 
-def _santa_version(text: Any) -> tuple[int, int]:
+def version_tuple(text: Any) -> tuple[int, int]:
     parts = str(text or "").split(".")
     try:
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
@@ -86,7 +85,7 @@ def _santa_version(text: Any) -> tuple[int, int]:
         return (0, 0)
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -98,5 +97,5 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _is_bundle_binary(decision: Any) -> bool:
+def is_bundle_binary(decision: Any) -> bool:
     return decision in ("BUNDLE_BINARY", 15, "15")  # §4.2: BUNDLE_BINARY is enum 15

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import plistlib
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +214,33 @@ def test_missing_main_executable_or_identifier_is_not_a_bundle(tmp_path: Path, c
     assert bundle_at(other) is None
 
 
+def deeply_nested_bplist(depth: int) -> bytes:
+    """A binary plist of `depth` nested one-element arrays (plistlib reads it recursively)."""
+    objects = [b"\xa1" + (i + 1).to_bytes(2, "big") for i in range(depth)] + [b"\x10\x01"]
+    body, offsets = b"bplist00", []
+    for obj in objects:
+        offsets.append(len(body))
+        body += obj
+    table = b"".join(offset.to_bytes(4, "big") for offset in offsets)
+    return body + table + struct.pack(">6xBBQQQ", 4, 2, len(objects), 0, len(body))
+
+
+# One of each error plistlib raises for malformed input (identity.plists.PLIST_ERRORS).
+MALFORMED_PLISTS = {
+    "empty": b"",
+    "unclosed XML": b"<?xml version='1.0'?><plist><dict><key>",  # ExpatError
+    "truncated binary": b"bplist00\xff\xff",  # InvalidFileException (ValueError)
+    "zeros": b"\x00" * 64,
+    "unknown encoding": b"<?xml version='1.0' encoding='no-such-codec'?><plist><dict/></plist>",  # LookupError
+    "date that is not one": b"<plist><date>soon</date></plist>",  # AttributeError
+    "date half one": b"<plist><date>2020-01Z</date></plist>",  # TypeError
+    "deep binary nesting": deeply_nested_bplist(5_000),  # RecursionError
+}
+
+
 def test_malformed_info_plist_is_not_a_bundle(tmp_path: Path, corpus: Path) -> None:
     app = _make_app(tmp_path, "Broken.app", "com.example.broken", _exe(corpus))
-    for junk in (b"", b"<?xml version='1.0'?><plist><dict><key>", b"bplist00\xff\xff", b"\x00" * 64):
+    for junk in MALFORMED_PLISTS.values():
         (app / "Contents/Info.plist").write_bytes(junk)
         assert bundle_at(app) is None
         with pytest.raises(NotABundleError):

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 
 from santacore import _core
 from santacore.errors import SignatureError
+from santacore.identity.plists import PLIST_ERRORS
 
 # --- cs_blobs.h ---------------------------------------------------------------------------------------------------
 
@@ -349,7 +350,7 @@ class EmbeddedSignature:
             return None
         try:
             value = plistlib.loads(slot.payload)
-        except Exception as e:  # plistlib raises many types on malformed input
+        except PLIST_ERRORS as e:
             raise SignatureError(f"entitlements blob is not a property list: {e}") from e
         if not isinstance(value, dict):
             raise SignatureError(f"entitlements blob holds a {type(value).__name__}, not a dictionary")

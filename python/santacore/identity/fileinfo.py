@@ -17,16 +17,7 @@ from typing import Any, Literal
 from santacore._core import MachOInfo, file_digests
 from santacore.errors import SantacoreError, SignatureError
 from santacore.identity import constants as C
-from santacore.identity.bundle import (
-    Bundle,
-    bundle_at,
-    info_bundle_id,
-    info_bundle_name,
-    info_bundle_version,
-    info_bundle_version_string,
-    nearest_bundle,
-    plist_dict,
-)
+from santacore.identity.bundle import Bundle, bundle_at, nearest_bundle
 from santacore.identity.cms import CertificateInfo, CMSVerification, parse_cms, signing_chain, verify_cms
 from santacore.identity.codesign import (
     CSSLOT_CODEDIRECTORY,
@@ -36,6 +27,7 @@ from santacore.identity.codesign import (
     verify_special_slots,
 )
 from santacore.identity.macho import MachOLayout, SliceLayout, read_layout, read_slice_bytes
+from santacore.identity.plists import InfoPlistValues, plist_dict
 
 Host = Literal["apple-silicon", "intel"]
 
@@ -206,8 +198,12 @@ def _kind(header: MachOInfo, head: bytes, size: int, tail: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class FileInfo:
-    """What `santactl fileinfo` reports about one file."""
+class FileInfo(InfoPlistValues):
+    """What `santactl fileinfo` reports about one file.
+
+    `bundle_id`, `bundle_name`... (§7.4) come from ``info``: the embedded `__info_plist`, else the
+    nearest bundle's Info.plist.
+    """
 
     path: str
     size: int
@@ -240,23 +236,6 @@ class FileInfo:
             if s.arch == arch:
                 return s
         raise KeyError(arch)
-
-    # Bundle metadata (§7.4): the embedded plist, else the nearest bundle's Info.plist.
-    @property
-    def bundle_id(self) -> str | None:
-        return info_bundle_id(self.info)
-
-    @property
-    def bundle_name(self) -> str | None:
-        return info_bundle_name(self.info)
-
-    @property
-    def bundle_version(self) -> str | None:
-        return info_bundle_version(self.info)
-
-    @property
-    def bundle_version_string(self) -> str | None:
-        return info_bundle_version_string(self.info)
 
     # Signing values of the host slice.
     @property

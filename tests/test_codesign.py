@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from santacore import _core
 from santacore.errors import SignatureError
 from santacore.identity import codesign as cs
-from santacore.identity.codesign import CodeDirectory, EmbeddedSignature, parse_superblob
+from santacore.identity.codesign import CodeDirectory, EmbeddedSignature, cs_blobs, parse_superblob
 
 lief.logging.disable()
 
@@ -153,12 +153,12 @@ def slice_values(sig: EmbeddedSignature) -> dict[str, Any]:
 
 def cd_values(cd: CodeDirectory, expected: dict[str, Any]) -> dict[str, Any]:
     cdhash_full = cd.cdhash_full
-    if cd.hash_type == cs.CS_HASHTYPE_SHA256_TRUNCATED:
+    if cd.hash_type == cs_blobs.CS_HASHTYPE_SHA256_TRUNCATED:
         # Apple's untruncated cdhash of a SHA-256-truncated CodeDirectory is 20 bytes (codedirectory.cpp hashFor:
         # CCHashInstance(kCCDigestSHA256, SHA1::digestLength)); the manifest records the whole SHA-256 instead.
         # Compared in full all the same: ours must be 20 bytes, and the manifest's value the SHA-256 of the blob.
-        assert len(cdhash_full) == 2 * cs.CDHASH_LEN
-        sha256 = _core.digest(cs.CS_HASHTYPE_SHA256, cd.raw).hex()
+        assert len(cdhash_full) == 2 * cs_blobs.CDHASH_LEN
+        sha256 = _core.digest(cs_blobs.CS_HASHTYPE_SHA256, cd.raw).hex()
         cdhash_full = sha256 if sha256.startswith(cdhash_full) else cdhash_full
     return {
         "slot": hex(cd.slot_type),
@@ -268,7 +268,7 @@ def test_code_directory_structure(signed_slices: list[SignedSlice]) -> None:
         assert sig.chosen in sig.code_directories
         for cd in sig.code_directories:
             assert cd.raw == sig.find(cd.slot_type).data  # type: ignore[union-attr]
-            assert cd.hash_size == cs.HASH_SIZES[cd.hash_type]
+            assert cd.hash_size == cs_blobs.HASH_SIZES[cd.hash_type]
             assert cd.signing_limit <= s.sig_offset, s.name  # code pages end where the signature starts
             assert len(cd.code_slot(cd.n_code_slots - 1)) == cd.hash_size
             assert cd.cdhash == cd.cdhash_full[:40]
@@ -340,9 +340,9 @@ def test_truncated_file_is_a_signature_error(signed_slices: list[SignedSlice], t
 
 
 SEALED_BLOBS = {
-    cs.SPECIAL_SLOT_REQUIREMENTS: cs.CSSLOT_REQUIREMENTS,
-    cs.SPECIAL_SLOT_ENTITLEMENTS: cs.CSSLOT_ENTITLEMENTS,
-    cs.SPECIAL_SLOT_DER_ENTITLEMENTS: cs.CSSLOT_DER_ENTITLEMENTS,
+    cs_blobs.SPECIAL_SLOT_REQUIREMENTS: cs_blobs.CSSLOT_REQUIREMENTS,
+    cs_blobs.SPECIAL_SLOT_ENTITLEMENTS: cs_blobs.CSSLOT_ENTITLEMENTS,
+    cs_blobs.SPECIAL_SLOT_DER_ENTITLEMENTS: cs_blobs.CSSLOT_DER_ENTITLEMENTS,
 }
 
 
@@ -359,7 +359,7 @@ def test_special_slots_match(signed_slices: list[SignedSlice]) -> None:
                 else:
                     assert outcomes[special] == "match", s.name
                     matched[special] += 1
-            for special in (cs.SPECIAL_SLOT_INFO_PLIST, cs.SPECIAL_SLOT_RESOURCE_DIR):
+            for special in (cs_blobs.SPECIAL_SLOT_INFO_PLIST, cs_blobs.SPECIAL_SLOT_RESOURCE_DIR):
                 expected = "absent" if cd.special_slot(special) is None else "unverifiable"
                 assert outcomes[special] == expected
     assert all(matched.values()), matched
@@ -392,26 +392,26 @@ def replace_blob(sig: EmbeddedSignature, slot_type: int, new: bytes | None) -> b
 def test_edited_entitlements_mismatch(signed_slices: list[SignedSlice]) -> None:
     [s] = find_slice(signed_slices, "/hw_entitled")
     sig = parse_superblob(s.blob)
-    entitlements = sig.find(cs.CSSLOT_ENTITLEMENTS)
-    der = sig.find(cs.CSSLOT_DER_ENTITLEMENTS)
+    entitlements = sig.find(cs_blobs.CSSLOT_ENTITLEMENTS)
+    der = sig.find(cs_blobs.CSSLOT_DER_ENTITLEMENTS)
     assert entitlements is not None and der is not None
     assert sig.entitlements and all(value is True for value in sig.entitlements.values())
 
     # Revoke one entitlement: still a valid plist, but not the one the CodeDirectory seals.
     payload = entitlements.payload.replace(b"<true/>", b"<false/>", 1)
-    edited = struct.pack(">II", cs.CSMAGIC_EMBEDDED_ENTITLEMENTS, 8 + len(payload)) + payload
-    forged = parse_superblob(replace_blob(sig, cs.CSSLOT_ENTITLEMENTS, edited))
+    edited = struct.pack(">II", cs_blobs.CSMAGIC_EMBEDDED_ENTITLEMENTS, 8 + len(payload)) + payload
+    forged = parse_superblob(replace_blob(sig, cs_blobs.CSSLOT_ENTITLEMENTS, edited))
     assert forged.cdhash == sig.cdhash  # the CodeDirectory is unchanged; only the sealed blob differs
     assert forged.entitlements is not None and False in forged.entitlements.values()
     outcomes = cs.verify_special_slots(forged, forged.chosen, info_plist=None, code_resources=None)
     assert outcomes == {-1: "absent", -2: "match", -3: "absent", -5: "mismatch", -7: "match"}
 
     der_edited = der.data[:-1] + bytes([der.data[-1] ^ 0xFF])
-    forged = parse_superblob(replace_blob(sig, cs.CSSLOT_DER_ENTITLEMENTS, der_edited))
+    forged = parse_superblob(replace_blob(sig, cs_blobs.CSSLOT_DER_ENTITLEMENTS, der_edited))
     assert cs.verify_special_slots(forged, forged.chosen, info_plist=None, code_resources=None)[-7] == "mismatch"
 
     # A sealed blob that was removed is a mismatch too (SecStaticCode::component: "was supposed to be there").
-    stripped = parse_superblob(replace_blob(sig, cs.CSSLOT_ENTITLEMENTS, None))
+    stripped = parse_superblob(replace_blob(sig, cs_blobs.CSSLOT_ENTITLEMENTS, None))
     assert stripped.entitlements is None
     assert cs.verify_special_slots(stripped, stripped.chosen, info_plist=None, code_resources=None)[-5] == "mismatch"
 
@@ -439,7 +439,7 @@ def build_superblob(blobs: Sequence[tuple[int, bytes]], *, offsets: Sequence[int
         positions = list(offsets)
     index = b"".join(struct.pack(">II", t, o) for (t, _), o in zip(blobs, positions, strict=True))
     total = index_end + len(body)
-    return struct.pack(">III", cs.CSMAGIC_EMBEDDED_SIGNATURE, total, len(blobs)) + index + body
+    return struct.pack(">III", cs_blobs.CSMAGIC_EMBEDDED_SIGNATURE, total, len(blobs)) + index + body
 
 
 @pytest.fixture(scope="session")
@@ -523,7 +523,7 @@ def exercise(blob: bytes) -> None:
     try:
         sig = parse_superblob(blob)
         # What the chosen CodeDirectory yields never fails once the parse succeeded.
-        assert len(sig.cdhash) == 2 * cs.CDHASH_LEN and sig.chosen_hash_type in cs.HASH_TYPE_NAMES.values()
+        assert len(sig.cdhash) == 2 * cs_blobs.CDHASH_LEN and sig.chosen_hash_type in cs_blobs.HASH_TYPE_NAMES.values()
         assert sig.santa_signing_id is None or ":" in sig.santa_signing_id
         assert isinstance(sig.hardened_runtime, bool) and (sig.cms is None or len(sig.cms) > 0)
         for name in ("entitlements", "der_entitlements", "requirements"):
@@ -531,7 +531,7 @@ def exercise(blob: bytes) -> None:
                 getattr(sig, name)
         for cd in sig.code_directories:
             with contextlib.suppress(SignatureError):  # unknown hash types cannot be hashed
-                assert len(cd.cdhash_full) >= 2 * cs.CDHASH_LEN
+                assert len(cd.cdhash_full) >= 2 * cs_blobs.CDHASH_LEN
             outcomes = cs.verify_special_slots(sig, cd, info_plist=b"x", code_resources=b"y")
             assert set(outcomes.values()) <= {"match", "mismatch", "absent", "unverifiable"}
             for i in range(min(cd.n_code_slots, 4)):
@@ -599,7 +599,7 @@ class Template:
 
 def template(blob: bytes) -> Template:
     sig = parse_superblob(blob)
-    cd_offsets = tuple(slot.offset for slot in sig.slots if slot.magic == cs.CSMAGIC_CODEDIRECTORY)
+    cd_offsets = tuple(slot.offset for slot in sig.slots if slot.magic == cs_blobs.CSMAGIC_CODEDIRECTORY)
     return Template(blob[: len(sig.raw)], len(sig.slots), cd_offsets)
 
 
@@ -660,7 +660,7 @@ def test_arbitrary_bytes(blob: bytes) -> None:
 
 @given(length=ANY_U32, count=ANY_U32, rest=st.binary(max_size=512))
 def test_arbitrary_superblob_headers(length: int, count: int, rest: bytes) -> None:
-    exercise(struct.pack(">III", cs.CSMAGIC_EMBEDDED_SIGNATURE, length, count) + rest)
+    exercise(struct.pack(">III", cs_blobs.CSMAGIC_EMBEDDED_SIGNATURE, length, count) + rest)
 
 
 @settings(max_examples=500)
@@ -695,7 +695,7 @@ def hw_universal_blob(signed_slices: list[SignedSlice]) -> bytes:
 
 
 def slot_zero_offset(blob: bytes) -> int:
-    slot = parse_superblob(blob).find(cs.CSSLOT_CODEDIRECTORY)
+    slot = parse_superblob(blob).find(cs_blobs.CSSLOT_CODEDIRECTORY)
     assert slot is not None
     return slot.offset
 
@@ -760,7 +760,7 @@ def test_corrupt_superblob(signed_slices: list[SignedSlice], edit: Callable[[byt
 
 
 def test_wrong_magic_in_known_slot(universal_cds: dict[str, bytes]) -> None:
-    fake_requirements = struct.pack(">II", cs.CSMAGIC_EMBEDDED_ENTITLEMENTS, 12) + b"\0" * 4
+    fake_requirements = struct.pack(">II", cs_blobs.CSMAGIC_EMBEDDED_ENTITLEMENTS, 12) + b"\0" * 4
     with pytest.raises(SignatureError, match="slot 0x2 has magic 0xfade7171"):
         parse_superblob(build_superblob([(0, universal_cds["sha256"]), (2, fake_requirements)]))
 
@@ -775,7 +775,7 @@ def test_many_entries_for_one_big_blob_is_fast(universal_cds: dict[str, bytes]) 
     offsets = [index_end] + [index_end + len(cd)] * (count - 1)
     index = b"".join(struct.pack(">II", t, o) for (t, _), o in zip(blobs, offsets, strict=True))
     total = index_end + len(cd) + len(big)
-    blob = struct.pack(">III", cs.CSMAGIC_EMBEDDED_SIGNATURE, total, count) + index + cd + big
+    blob = struct.pack(">III", cs_blobs.CSMAGIC_EMBEDDED_SIGNATURE, total, count) + index + cd + big
     start = time.perf_counter()
     sig = parse_superblob(blob)
     assert time.perf_counter() - start < 2 * PARSE_BUDGET
@@ -797,7 +797,7 @@ def iter_signed(slices: Sequence[SignedSlice]) -> Iterator[tuple[SignedSlice, Em
 def test_entitlements_blob_not_a_dictionary(signed_slices: list[SignedSlice]) -> None:
     [(_, sig)] = list(iter_signed(find_slice(signed_slices, "/hw_entitled")))
     for payload, message in [(b"<plist><array/></plist>", "holds a list"), (b"not a plist", "not a property list")]:
-        blob = struct.pack(">II", cs.CSMAGIC_EMBEDDED_ENTITLEMENTS, 8 + len(payload)) + payload
-        forged = parse_superblob(replace_blob(sig, cs.CSSLOT_ENTITLEMENTS, blob))
+        blob = struct.pack(">II", cs_blobs.CSMAGIC_EMBEDDED_ENTITLEMENTS, 8 + len(payload)) + payload
+        forged = parse_superblob(replace_blob(sig, cs_blobs.CSSLOT_ENTITLEMENTS, blob))
         with pytest.raises(SignatureError, match=message):
             _ = forged.entitlements

@@ -19,13 +19,8 @@ from santacore.errors import SantacoreError, SignatureError
 from santacore.identity import constants as C
 from santacore.identity.bundle import Bundle, bundle_at, nearest_bundle
 from santacore.identity.cms import CertificateInfo, CMSVerification, parse_cms, signing_chain, verify_cms
-from santacore.identity.codesign import (
-    CSSLOT_CODEDIRECTORY,
-    EmbeddedSignature,
-    parse_superblob,
-    verify_code_pages,
-    verify_special_slots,
-)
+from santacore.identity.codesign import EmbeddedSignature, parse_superblob, verify_code_pages, verify_special_slots
+from santacore.identity.codesign.cs_blobs import CSSLOT_CODEDIRECTORY
 from santacore.identity.macho import MachOLayout, SliceLayout, read_layout, read_slice_bytes
 from santacore.identity.plists import InfoPlistValues, plist_dict
 

@@ -17,7 +17,7 @@ import json
 import re
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -436,6 +436,62 @@ def test_trailing_garbage_is_refused(cases: list[Case]) -> None:
 def test_non_bytes_input_is_refused() -> None:
     with pytest.raises(SignatureError):
         parse_cms("not bytes")  # type: ignore[arg-type]
+
+
+# --- malformed input versus errors of our own ------------------------------------------------------------------
+
+
+def test_malformed_input_keeps_the_library_error_as_its_cause(cases: list[Case]) -> None:
+    with pytest.raises(SignatureError, match="malformed CMS") as parsed:
+        parse_cms(cases[0].cms[:100])
+    assert type(parsed.value.__cause__) is ValueError  # asn1crypto's "Insufficient data"
+    with pytest.raises(SignatureError, match="malformed certificate") as loaded:
+        certificate_info(b"\x30\x03\x02\x01\x00")
+    assert type(loaded.value.__cause__) is ValueError  # cryptography's "error parsing asn1 value"
+
+
+class Bug(RuntimeError):
+    """Stands for a mistake of ours, or a library that changed behind our back."""
+
+
+def _raise_bug(*args: object, **kwargs: object) -> object:
+    raise Bug("not a property of the input")
+
+
+UNEXPECTED_ERRORS: dict[str, tuple[str, str, Callable[[Case, CMSSignature], object]]] = {
+    "parsing": ("santacore.identity.cms.parse", "_parse_signed_data", lambda case, _: parse_cms(case.cms)),
+    "asn1crypto": ("asn1crypto.cms.ContentInfo", "load", lambda case, _: parse_cms(case.cms)),
+    "cryptography": (
+        "santacore.identity.cms.certificates.x509",
+        "load_der_x509_certificate",
+        lambda _, sig: certificate_info(sig.certificates[0]),
+    ),
+    "chain building": ("santacore.identity.cms.certificates", "load_certificate", lambda _, sig: signing_chain(sig)),
+    "signer algorithm": (
+        "santacore.identity.cms.verify",
+        "_signer_algorithm",
+        lambda case, sig: verify_cms(sig, case.code_directory),
+    ),
+    "chain links": (
+        "santacore.identity.cms.verify",
+        "_verify_link",
+        lambda case, sig: verify_cms(sig, case.code_directory),
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(UNEXPECTED_ERRORS))
+def test_an_unexpected_error_propagates_instead_of_passing_for_a_bad_signature(
+    cases: list[Case], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Only the libraries' own "malformed input" errors become SignatureError (which santactl fileinfo shows as
+    "Yes, but code/signature changed/unverifiable"); any other exception escapes as itself."""
+    target, name, call = UNEXPECTED_ERRORS[where]
+    case = case_named(cases, "santactl_2026.4.csblob")
+    sig = parse_cms(case.cms)
+    monkeypatch.setattr(f"{target}.{name}", _raise_bug)
+    with pytest.raises(Bug):
+        call(case, sig)
 
 
 # --- certificates ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import os
 import plistlib
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +272,19 @@ def test_info_plist_values_are_described_as_strings(tmp_path: Path, corpus: Path
     assert bundle.bundle_version == "42"
     assert bundle.bundle_version_string == ""
     assert bundle.bundle_name == "Numbers"
+
+
+def test_hashing_loads_no_parser_library(corpus: Path) -> None:
+    """Pay for what you use: importing santacore and hashing (a tree, a bundle) loads neither LIEF nor
+    cryptography nor asn1crypto. In a fresh interpreter: this one has loaded them all for other tests."""
+    code = (
+        "import sys, santacore\n"
+        "santacore.hash_tree(sys.argv[1])\n"
+        "result = santacore.hash_bundle(sys.argv[1])\n"
+        "assert result.bundle_hash, result\n"
+        "print(sorted(m for m in ('lief', 'cryptography', 'asn1crypto') if m in sys.modules))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(corpus / ANY_BUNDLE)], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "[]"

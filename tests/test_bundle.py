@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import plistlib
 import shutil
+import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +216,33 @@ def test_missing_main_executable_or_identifier_is_not_a_bundle(tmp_path: Path, c
     assert bundle_at(other) is None
 
 
+def deeply_nested_bplist(depth: int) -> bytes:
+    """A binary plist of `depth` nested one-element arrays (plistlib reads it recursively)."""
+    objects = [b"\xa1" + (i + 1).to_bytes(2, "big") for i in range(depth)] + [b"\x10\x01"]
+    body, offsets = b"bplist00", []
+    for obj in objects:
+        offsets.append(len(body))
+        body += obj
+    table = b"".join(offset.to_bytes(4, "big") for offset in offsets)
+    return body + table + struct.pack(">6xBBQQQ", 4, 2, len(objects), 0, len(body))
+
+
+# One of each error plistlib raises for malformed input (identity.plists.PLIST_ERRORS).
+MALFORMED_PLISTS = {
+    "empty": b"",
+    "unclosed XML": b"<?xml version='1.0'?><plist><dict><key>",  # ExpatError
+    "truncated binary": b"bplist00\xff\xff",  # InvalidFileException (ValueError)
+    "zeros": b"\x00" * 64,
+    "unknown encoding": b"<?xml version='1.0' encoding='no-such-codec'?><plist><dict/></plist>",  # LookupError
+    "date that is not one": b"<plist><date>soon</date></plist>",  # AttributeError
+    "date half one": b"<plist><date>2020-01Z</date></plist>",  # TypeError
+    "deep binary nesting": deeply_nested_bplist(5_000),  # RecursionError
+}
+
+
 def test_malformed_info_plist_is_not_a_bundle(tmp_path: Path, corpus: Path) -> None:
     app = _make_app(tmp_path, "Broken.app", "com.example.broken", _exe(corpus))
-    for junk in (b"", b"<?xml version='1.0'?><plist><dict><key>", b"bplist00\xff\xff", b"\x00" * 64):
+    for junk in MALFORMED_PLISTS.values():
         (app / "Contents/Info.plist").write_bytes(junk)
         assert bundle_at(app) is None
         with pytest.raises(NotABundleError):
@@ -245,3 +272,19 @@ def test_info_plist_values_are_described_as_strings(tmp_path: Path, corpus: Path
     assert bundle.bundle_version == "42"
     assert bundle.bundle_version_string == ""
     assert bundle.bundle_name == "Numbers"
+
+
+def test_hashing_loads_no_parser_library(corpus: Path) -> None:
+    """Pay for what you use: importing santacore and hashing (a tree, a bundle) loads neither LIEF nor
+    cryptography nor asn1crypto. In a fresh interpreter: this one has loaded them all for other tests."""
+    code = (
+        "import sys, santacore\n"
+        "santacore.hash_tree(sys.argv[1])\n"
+        "result = santacore.hash_bundle(sys.argv[1])\n"
+        "assert result.bundle_hash, result\n"
+        "print(sorted(m for m in ('lief', 'cryptography', 'asn1crypto') if m in sys.modules))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(corpus / ANY_BUNDLE)], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "[]"

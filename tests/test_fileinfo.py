@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +328,35 @@ def test_mutated_binaries_are_described_or_refused(
     report.render_text(info)
     json.dumps(report.json_document(info))
     assert info.code_signed in CODE_SIGNED_VALUES
+
+
+class Bug(RuntimeError):
+    """Stands for a mistake of ours, or a library that changed behind our back."""
+
+
+def _raise_bug(*args: object, **kwargs: object) -> object:
+    raise Bug("not a property of the file")
+
+
+@pytest.mark.parametrize("name", ["parse_superblob", "verify_code_pages", "parse_cms", "signing_chain", "verify_cms"])
+def test_an_unexpected_error_is_not_reported_as_a_broken_signature(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Only what malformed input raises (SignatureError, OSError) makes a signature "changed/unverifiable";
+    any other exception from examining the file escapes as itself."""
+    path = corpus / "santa/northpolesec/common/testdata/signed-with-teamid"
+    assert file_info(path).code_signed == "Yes, but with development certificate"
+    monkeypatch.setattr(f"santacore.identity.examine.{name}", _raise_bug)
+    with pytest.raises(Bug):
+        file_info(path)
+
+
+def test_importing_fileinfo_loads_no_parser_library() -> None:
+    """FileInfo, Host and file_info can be imported (by a sync, by the event store) without loading LIEF,
+    cryptography or asn1crypto: they load when a file is examined. In a fresh interpreter."""
+    code = (
+        "import sys, santacore.identity.fileinfo\n"
+        "print(sorted(m for m in ('lief', 'cryptography', 'asn1crypto') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -7,22 +7,21 @@ the walk and the hashing happen in the Rust engine (`santacore._core.hash_tree`)
 from __future__ import annotations
 
 import os
-import plistlib
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from santacore._core import BinaryFile, Progress, SkippedPath, TreeStats, hash_tree
 from santacore.errors import NotABundleError
 from santacore.identity import constants as C
+from santacore.identity.plists import InfoPlistValues, plist_dict
 
 StrPath = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
-class Bundle:
-    """A directory whose info dictionary has a `CFBundleIdentifier`."""
+class Bundle(InfoPlistValues):
+    """A directory whose info dictionary has a `CFBundleIdentifier`; `bundle_id`, `bundle_name`... are its values."""
 
     path: str
     info_plist: str
@@ -33,55 +32,6 @@ class Bundle:
     @property
     def extension(self) -> str:
         return os.path.splitext(os.path.basename(self.path))[1][1:]
-
-    @property
-    def bundle_id(self) -> str | None:
-        return info_bundle_id(self.info)
-
-    @property
-    def bundle_name(self) -> str | None:
-        return info_bundle_name(self.info)
-
-    @property
-    def bundle_version(self) -> str | None:
-        return info_bundle_version(self.info)
-
-    @property
-    def bundle_version_string(self) -> str | None:
-        return info_bundle_version_string(self.info)
-
-
-# The §7.4 values of an info dictionary (a bundle's Info.plist or an embedded __info_plist).
-
-
-def info_bundle_id(info: Mapping[str, Any] | None) -> str | None:
-    return describe(info.get(C.CF_BUNDLE_IDENTIFIER)) if info else None
-
-
-def info_bundle_name(info: Mapping[str, Any] | None) -> str | None:
-    """CFBundleDisplayName, else CFBundleName; empty strings count as missing."""
-    for key in (C.CF_BUNDLE_DISPLAY_NAME, C.CF_BUNDLE_NAME):
-        name = describe(info.get(key)) if info else None
-        if name:
-            return name
-    return None
-
-
-def info_bundle_version(info: Mapping[str, Any] | None) -> str | None:
-    return describe(info.get(C.CF_BUNDLE_VERSION)) if info else None
-
-
-def info_bundle_version_string(info: Mapping[str, Any] | None) -> str | None:
-    return describe(info.get(C.CF_BUNDLE_SHORT_VERSION_STRING)) if info else None
-
-
-def describe(value: Any) -> str | None:
-    """Foundation's `-description` of a plist value, as Santa stringifies Info.plist values."""
-    if value is None:
-        return None
-    if isinstance(value, bool):  # an NSNumber holding a BOOL describes itself as 1 or 0
-        return "1" if value else "0"
-    return str(value)
 
 
 # CoreFoundation refuses a flat bundle whose path ends in one of these names, "to exclude
@@ -104,16 +54,6 @@ def _layout(directory: str) -> tuple[str, str] | None:
     if directory.endswith(_NOT_FLAT_BUNDLE_SUFFIXES):
         return None
     return os.path.join(directory, C.INFO_PLIST), directory
-
-
-def plist_dict(data: bytes) -> dict[str, Any] | None:
-    """A plist's top-level dictionary (XML or binary), or None if it is malformed or not a
-    dictionary — as Foundation returns nil."""
-    try:
-        value = plistlib.loads(data)
-    except Exception:  # plistlib raises expat, lookup, value, overflow... errors on hostile input
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _read_plist(path: str) -> dict[str, Any] | None:

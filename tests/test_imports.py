@@ -25,8 +25,13 @@ def loaded_after(script: str) -> set[str]:
 
 
 def test_the_probe_sees_a_heavy_import() -> None:
-    # The probe itself must be able to fail: importing fileinfo does load LIEF and the verifiers.
-    assert loaded_after("import santacore; santacore.file_info") >= {"lief", "cryptography", "asn1crypto"}
+    # The probe itself must be able to fail: examining a signed file does load LIEF and the verifiers.
+    binary = EXAMPLE_APP / "Contents" / "MacOS" / "terminal-notifier"
+    assert loaded_after(f"import santacore; santacore.file_info({str(binary)!r})") >= {
+        "lief",
+        "cryptography",
+        "asn1crypto",
+    }
 
 
 def test_import_santacore_loads_the_engine_only() -> None:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from santacore.cli import main
-from santacore.config.in_force import load_config_in_force
 from santacore.config.settings import Config, load_config
 from santacore.santad.decisions import ClientMode
+from santacore.sync.in_force import load_config_in_force
 from santacore.sync.state import SyncState, load_state, save_state
 from santacore.testing.server import SyncServer
 from tests.sync_client import MACHINE

@@ -26,7 +26,6 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from santacore.config.in_force import Source, config_in_force
 from santacore.config.keys import KEYS
 from santacore.config.profile import ProfileImport, import_profile, read_profile
 from santacore.config.settings import (
@@ -41,6 +40,7 @@ from santacore.config.settings import (
 from santacore.config.writer import render_toml, write_config
 from santacore.errors import SantacoreError
 from santacore.santad.decisions import ClientMode
+from santacore.sync.in_force import Source, config_in_force
 from santacore.sync.protocol import SyncType
 from santacore.sync.state import SyncState
 

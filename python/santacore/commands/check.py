@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config.in_force import load_config_in_force
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, file_info
@@ -25,6 +24,7 @@ from santacore.santad.sessions import ExecutionContext
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync.context import open_sync_context
 from santacore.sync.host import resolve_machine_id
+from santacore.sync.in_force import load_config_in_force
 from santacore.sync.uploads import upload_event_now
 
 

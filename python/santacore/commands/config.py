@@ -7,11 +7,11 @@ import json
 import sys
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.config.in_force import ConfigInForce, load_config_in_force
 from santacore.config.profile import read_profile
 from santacore.config.settings import CONFIG_ENV
 from santacore.config.writer import render_toml, write_config
 from santacore.errors import SantacoreError
+from santacore.sync.in_force import ConfigInForce, load_config_in_force
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@
 defaults. The keys, their parsers and the checks on each value are `santacore.config.keys`;
 Santa's profiles are imported by `santacore.config.profile`, TOML is written by
 `santacore.config.writer`, and the configuration in force after a sync (the server's settings on
-top of this one) is `santacore.config.in_force`. Nothing here prints: problems are `ConfigError`
+top of this one) is `santacore.sync.in_force`. Nothing here prints: problems are `ConfigError`
 (a ValueError whose message starts ``<file>: <key>: ``) or are listed in the returned objects.
 
 * `Config` is frozen; its tables are read-only mappings, StaticRules entries are plain dicts (for

@@ -183,7 +183,7 @@ class PolicySettings:
 
     @classmethod
     def from_config(cls, config: Config, *, launchd_certificate: str | None = None) -> PolicySettings:
-        """The settings of `config`: pass the configuration in force (`santacore.config.in_force`:
+        """The settings of `config`: pass the configuration in force (`santacore.sync.in_force`:
         the local file with the last sync's server settings on top), not the local file alone.
         Static rules are validated here (RuleError)."""
         return cls(

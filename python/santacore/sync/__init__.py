@@ -8,6 +8,7 @@ What each module owns:
 * `scheduler` — `SyncDaemon`: the full-sync timer, the sync queue, the reachability monitor;
 * `lock` — the per-state-directory sync lock; `reachability` — the server reachability probe;
 * `state` — what a sync leaves behind (sync-state.json) and the effective configuration;
+* `in_force` — the configuration in force: the file under the last sync's settings, each value's source;
 * `host` — the machine ID, the host facts and `santa_version`;
 * `protocol` — request bodies and the protocol's constants; `responses` — parsed answers;
 * `wire`, `pbjson`, `legacy_json` — the JSON encoder and the protobuf-JSON / [G-JSON] readers;

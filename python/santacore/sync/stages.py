@@ -29,7 +29,7 @@ from santacore.sync import protocol, responses
 from santacore.sync.context import SyncContext
 from santacore.sync.protocol import SyncType
 from santacore.sync.responses import PreflightResponse
-from santacore.sync.state import SyncState, effective_config, load_state, save_state
+from santacore.sync.state import SERVER_SWITCHES, SyncState, effective_config, load_state, save_state
 from santacore.sync.wire import encode_json
 
 __all__ = ["SyncResult", "SyncStatus", "full_sync", "post", "request_sync_type"]
@@ -226,14 +226,7 @@ def _apply_preflight(state: SyncState, p: PreflightResponse, performed: SyncType
         changes["client_mode"] = p.client_mode
     if performed is not SyncType.NORMAL:
         changes["sync_type_required"] = SyncType.NORMAL
-    for name in (
-        "allowed_path_regex",
-        "blocked_path_regex",
-        "enable_bundles",
-        "enable_transitive_rules",
-        "enable_all_event_upload",
-        "disable_unknown_event_upload",
-    ):
+    for name in ("allowed_path_regex", "blocked_path_regex", *SERVER_SWITCHES):
         value = getattr(p, name)
         if value is not None:
             changes[name] = value

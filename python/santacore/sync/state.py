@@ -126,18 +126,22 @@ def _sync_regex(pattern: str | None) -> re.Pattern[str] | None:
         return None
 
 
+# The on/off settings a sync server may set (preflight), kept in the sync state and applied over the file.
+SERVER_SWITCHES = (
+    "enable_bundles",
+    "enable_transitive_rules",
+    "enable_all_event_upload",
+    "disable_unknown_event_upload",
+)
+
+
 def effective_config(config: Config, state: SyncState) -> Config:
     """Local configuration with the server's settings applied on top (§3.4: sync-provided
     values override local configuration)."""
     changes: dict[str, Any] = {}
     if state.client_mode is not None:
         changes["client_mode"] = state.client_mode
-    for name in (
-        "enable_bundles",
-        "enable_transitive_rules",
-        "enable_all_event_upload",
-        "disable_unknown_event_upload",
-    ):
+    for name in SERVER_SWITCHES:
         value = getattr(state, name)
         if value is not None:
             changes[name] = value

@@ -10,7 +10,8 @@ python -m benches.phases balanced [--workload xcode] [--runs 7]
     santacore's hashing phase as it would be with a perfect 2-way split: the workload's
     executables are hard-linked into two folders of equal bytes (largest first, greedy)
     and each folder is hashed with ``threads=1`` at the same time (the GIL is released).
-    Compare with ``hashing_millis`` of a normal run.
+    Compare with ``hashing_millis`` of a normal run (which, hashing overlapping the walk,
+    spans from the first hash's start to the last one's end).
 """
 
 from __future__ import annotations

@@ -24,9 +24,12 @@ pass of every tool first), it measures:
   hashed by santacore (and, for comparison, by hashlib with 2 threads). Its bundle hash must
   equal the full tree's.
 
-Ratios: reference / santacore (target >= 3), santacore's hashing phase (its
-``hashing_millis``) / SHA-256 floor (target <= 1.2; the whole run / floor is reported too),
-santacore / find, and peak RSS (target < 150 MB). Other processes' CPU use during each run
+Ratios: reference / santacore (target >= 3), santacore's hashing on its own (the
+executables-only folder's ``hash_millis``) / SHA-256 floor (target <= 1.2; the whole run /
+floor is reported too), santacore / find, and peak RSS (target < 150 MB). Hashing overlaps
+the walk, so the full tree's ``walk_millis`` (start to the walk's end) and
+``hashing_millis`` (first hash start to last hash end) are spans that overlap, reported
+for context. Other processes' CPU use during each run
 is read from /proc/stat and reported (``foreign_cpu``); before each workload the command
 waits (up to ``--idle-wait`` s) for the machine to be quiet. Results go to
 ``benches/results/latest.json``.
@@ -57,7 +60,7 @@ from benches.workloads import REPO_ROOT, WORKLOAD_NAMES, Workload, cache_dir, ca
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGETS = {"reference_over_santacore_min": 3.0, "hashing_phase_over_floor_max": 1.2, "peak_rss_mb_max": 150.0}
+TARGETS = {"reference_over_santacore_min": 3.0, "hashing_over_floor_max": 1.2, "peak_rss_mb_max": 150.0}
 
 
 # ----------------------------------------------------------------------------- machine
@@ -437,8 +440,9 @@ def measure(workload: Workload, cache: Path, runs: int, ref_runs: int, rates: di
         "santacore_over_critical_path_floor": sc_med / crit_floor,
         "santacore_over_find": sc_med / float(s_find["median_s"]),
         "hash_millis_over_floor": hash_ms / 1000 / floor,
-        "hashing_phase_over_floor": hashing_ms / 1000 / floor,
-        "walk_phase_over_find": walk_ms / 1000 / float(s_find["median_s"]),
+        "hashing_over_floor": hx_ms / 1000 / floor,
+        "hashing_span_over_floor": hashing_ms / 1000 / floor,
+        "walk_span_over_find": walk_ms / 1000 / float(s_find["median_s"]),
         "exec_only_santacore_over_floor": hx_ms / 1000 / floor,
         "walk_sniff_only_over_find": wx_ms / 1000 / float(_summary(wfind)["median_s"]),
         "santacore_1t_over_default": float(_summary(sc1)["median_s"]) / sc_med,
@@ -479,8 +483,8 @@ def measure(workload: Workload, cache: Path, runs: int, ref_runs: int, rates: di
         "ratios": ratios,
         "targets": {
             "reference_over_santacore>=3": ratios["reference_over_santacore"] >= 3.0,
-            # The issue's target is on the hashing phase; the whole run is reported beside it.
-            "hashing_phase_over_floor<=1.2": ratios["hashing_phase_over_floor"] <= 1.2,
+            # The target is on hashing alone; the whole run is reported beside it.
+            "hashing_over_floor<=1.2": ratios["hashing_over_floor"] <= 1.2,
             "peak_rss<150MB": peak_rss < 150.0,
         },
     }
@@ -523,14 +527,14 @@ def _rows(w: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("santacore (default threads), median", _ms(sc["median_s"]), f"{sc['runs']} runs, min {_ms(sc['min_s'])}"),
         ("  hash_millis (call start -> digest)", _ms(w["santacore_hash_millis_median"] / 1000), ""),
         (
-            "  phase 1 walk+sniff (walk_millis)",
+            "  walk_millis (start -> walk's end)",
             _ms(w["santacore_walk_millis_median"] / 1000),
-            f"{q['walk_phase_over_find']:.2f} x find",
+            f"{q['walk_span_over_find']:.2f} x find (hashing overlaps it)",
         ),
         (
-            "  phase 2 hashing (hashing_millis)",
+            "  hashing_millis (first hash -> last)",
             _ms(w["santacore_hashing_millis_median"] / 1000),
-            f"{q['hashing_phase_over_floor']:.2f} x SHA-256 floor; <= 1.2: {_ok(t['hashing_phase_over_floor<=1.2'])}",
+            f"{q['hashing_span_over_floor']:.2f} x SHA-256 floor (overlaps the walk)",
         ),
         ("  cores busy (call CPU / wall)", f"{sc['cores_busy']:.2f}", f"of {w['machine_cpus']}"),
         ("  santacore 1 thread", _ms(w["santacore_1thread"]["median_s"]), f"{q['santacore_1t_over_default']:.2f} x"),
@@ -545,8 +549,8 @@ def _rows(w: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "hashing alone: santacore, executables only",
             _ms(w["exec_only_santacore_hash_millis_median"] / 1000),
-            f"{q['exec_only_santacore_over_floor']:.2f} x floor, cores busy "
-            f"{w['exec_only_santacore']['cores_busy']:.2f}",
+            f"{q['exec_only_santacore_over_floor']:.2f} x floor; <= 1.2: {_ok(t['hashing_over_floor<=1.2'])}; "
+            f"cores busy {w['exec_only_santacore']['cores_busy']:.2f}",
         ),
         ("hashing alone: hashlib, 2 threads", _ms(w["exec_only_hashlib_2t"]["median_s"]), ""),
         (
@@ -618,12 +622,12 @@ def print_report(result: dict[str, Any]) -> None:
         cells = (
             w["workload"],
             _ms(w["santacore"]["median_s"]),
-            _ms(w["santacore_hashing_millis_median"] / 1000),
+            _ms(w["exec_only_santacore_hash_millis_median"] / 1000),
             _ms(w["reference"]["median_s"]),
             _ms(w["find"]["median_s"]),
             _ms(w["sha256_floor_s"]),
             f"{q['reference_over_santacore']:.2f}",
-            f"{q['hashing_phase_over_floor']:.2f}",
+            f"{q['hashing_over_floor']:.2f}",
             f"{q['santacore_over_find']:.2f}",
             f"{w['santacore']['peak_rss_mb']:.1f}",
         )
@@ -635,7 +639,7 @@ def print_report(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benches.ratios", description=__doc__.split("\n")[0])
-    ap.add_argument("--workload", default="all", choices=["all", "xcode", "xcode-scale", "pyside6", "mujoco"])
+    ap.add_argument("--workload", default="all", choices=["all", "xcode", "xcode-scale", "medium", "pyside6", "mujoco"])
     ap.add_argument("--dir", help="workload cache dir (default $SANTACORE_BENCH_DIR or ~/.cache/santacore-bench)")
     ap.add_argument("--runs", type=int, default=7, help="santacore / find runs per workload (default %(default)s)")
     ap.add_argument("--ref-runs", type=int, default=3, help="reference runs per workload (default %(default)s)")

@@ -1,9 +1,9 @@
 """pytest-benchmark: santacore (default threads) against the plain-Python reference.
 
-One benchmark group per workload (``PySide6``, ``mujoco``, ``xcode-scale``); each group
-holds ``santacore`` and ``reference``. ``extra_info["correct"]``: for PySide6 and mujoco,
-the bundle hash and binary count equal the corpus manifest's expected values; for
-xcode-scale, santacore's equal the reference's (``extra_info["matches_builder"]`` also
+One benchmark group per workload (``PySide6``, ``mujoco``, ``medium``, ``xcode-scale``);
+each group holds ``santacore`` and ``reference``. ``extra_info["correct"]``: for PySide6 and
+mujoco, the bundle hash and binary count equal the corpus manifest's expected values; for
+medium and xcode-scale, santacore's equal the reference's (``extra_info["matches_builder"]`` also
 compares with the hash ``benches.workloads`` computed while writing the tree). A wrong
 result fails the test after it is recorded.
 
@@ -20,14 +20,14 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 import santacore
 from benches.conftest import Result, remember_reference
-from benches.workloads import XCODE, Workload
+from benches.workloads import MEDIUM, XCODE, Workload
 from tests.reference import reference_tree_hash
 
 pytestmark = pytest.mark.timeout(3600)  # building xcode-scale alone takes about a minute
 
-GROUPS = {"pyside6": "PySide6", "mujoco": "mujoco", XCODE: "xcode-scale"}
+GROUPS = {"pyside6": "PySide6", "mujoco": "mujoco", MEDIUM: "medium", XCODE: "xcode-scale"}
 #: Timed rounds (after one warm-up round that also warms the page cache).
-ROUNDS = {"pyside6": 5, "mujoco": 10, XCODE: 3}
+ROUNDS = {"pyside6": 5, "mujoco": 10, MEDIUM: 5, XCODE: 3}
 
 
 def run_santacore(root: str) -> Result:
@@ -66,7 +66,7 @@ def test_bundle_hash(
     if impl == "reference":
         remember_reference(workload, result)
     expected_by_builder: Result = (workload.expected_bundle_hash, workload.expected_binary_count)
-    if workload.name == XCODE:
+    if workload.name in (MEDIUM, XCODE):
         expected = reference_result(workload)
         benchmark.extra_info["expected_from"] = "reference" if impl == "santacore" else "itself (reference)"
     else:

@@ -5,6 +5,8 @@ Cache dir: ``--dir``, else ``$SANTACORE_BENCH_DIR``, else ``~/.cache/santacore-b
     downloads/<artifact>.whl      fetched with the manifest's own ``pip download`` command
     pyside6/PySide6/...           the wheel's ``PySide6/`` tree   (+ pyside6/prepared.json)
     mujoco/mujoco/...             the wheel's ``mujoco/`` tree    (+ mujoco/prepared.json)
+    medium/Medium.app/...         the medium app bundle           (+ medium/tree.json,
+                                                                     medium/tree.executables.tsv)
     xcode-scale/tree/...          the Xcode-scale tree            (+ xcode-scale/tree.json,
                                                                      xcode-scale/tree.executables.tsv)
 
@@ -32,12 +34,20 @@ MH_EXECUTE files, about 1.12 GB of *distinct* executable bytes.
   copies of a file share one inode, so the page cache holds each header page once. Use it
   only where disk is short; the mode is recorded in ``tree.json``.
 
+``medium``: the same builder as a real app bundle that ``santacore bundleinfo`` accepts,
+``Medium.app/Contents/{Info.plist, MacOS/Medium, Resources/c000 .. c014/{PySide6,mujoco}}``:
+``COPIES`` (default 15) copies as above (trailer ``\0santacore-bench medium copy NNNN\n``),
+plus the main executable (Designer's bytes and ``\0santacore-bench medium main\n``):
+15 x 3,117 + 2 = 46,757 regular files, 226 distinct MH_EXECUTE files, about 423 MB of
+executable bytes; about 6.2 GB on disk with ``--link-mode copy`` (the default), 0.4 GB with
+``hardlink``.
+
 ``tree.json`` records the parameters and the expected values: regular files, directories,
 total bytes, executables, distinct executables (= expected binary count), executable bytes,
 and the expected bundle hash computed with ``hashlib`` over the bytes this module wrote (so
 it is independent of both santacore and the reference). The build is deterministic
 (content and layout depend only on the two wheels and the parameters), happens in
-``tree.partial/`` and is renamed into place before ``tree.json`` is written; a later run
+``tree.partial/`` (``Medium.app.partial/``) and is renamed into place before ``tree.json`` is written; a later run
 reuses the tree when ``tree.json`` matches the parameters and a walk confirms the file
 count and every executable's size (``--verify`` also re-hashes the executables).
 """
@@ -48,6 +58,7 @@ import argparse
 import hashlib
 import json
 import os
+import plistlib
 import shlex
 import shutil
 import stat
@@ -65,6 +76,7 @@ CACHE_ENV = "SANTACORE_BENCH_DIR"
 CORPUS_ENV = "SANTACORE_CORPUS"
 BUILDER_VERSION = 1
 DEFAULT_COPIES = 40
+MEDIUM_COPIES = 15
 LINK_MODES = ("copy", "hardlink")
 #: The tree counts as Xcode-scale at or above these.
 MIN_FILES = 100_000
@@ -73,7 +85,8 @@ MIN_EXECUTABLE_BYTES = 1 << 30
 #: Benchmark name -> bundle_root in the manifest's registry_fetched.bundles.
 REGISTRY_TREES = {"pyside6": "PySide6", "mujoco": "mujoco"}
 XCODE = "xcode-scale"
-WORKLOAD_NAMES = ("pyside6", "mujoco", XCODE)
+MEDIUM = "medium"
+WORKLOAD_NAMES = ("pyside6", "mujoco", MEDIUM, XCODE)
 ALIASES = {"xcode": XCODE, "PySide6": "pyside6"}
 
 Log = Callable[[str], None]
@@ -367,11 +380,51 @@ def prepare_registry_tree(name: str, cache: Path, log: Log = _stderr) -> Workloa
     return _registry_workload(name, root, bundle, counted)
 
 
-# ----------------------------------------------------------------------------- xcode-scale
+# ----------------------------------------------------------------------------- copies (xcode-scale, medium)
 
 
-def copy_trailer(copy: int) -> bytes:
-    return f"\0santacore-bench xcode-scale copy {copy:04d}\n".encode("ascii")
+@dataclass(frozen=True)
+class CopiesSpec:
+    """A tree of numbered copies of the two registry trees (see the module docstring)."""
+
+    name: str
+    default_copies: int
+    default_link_mode: str
+    #: The built tree's folder under ``<cache>/<name>/``.
+    root_name: str
+    #: Where the ``cNNN`` folders go, relative to the root ("" = the root itself).
+    copies_dir: str
+    #: An app bundle (``Contents/Info.plist``, ``Contents/MacOS/<exe>``), so that
+    #: ``santacore bundleinfo ROOT`` accepts it; the main executable is one more distinct binary.
+    app: bool
+    #: The copy trailer reads ``\0santacore-bench <trailer_label> NNNN\n``.
+    trailer_label: str
+    min_files: int
+    min_executable_bytes: int
+
+
+XCODE_SPEC = CopiesSpec(
+    XCODE, DEFAULT_COPIES, "copy", "tree", "", False, "xcode-scale copy", MIN_FILES, MIN_EXECUTABLE_BYTES
+)
+MEDIUM_SPEC = CopiesSpec(
+    MEDIUM, MEDIUM_COPIES, "copy", "Medium.app", "Contents/Resources", True, "medium copy", 25_000, 400_000_000
+)
+COPIES_SPECS = {s.name: s for s in (XCODE_SPEC, MEDIUM_SPEC)}
+#: The medium workload's Info.plist; its CFBundleExecutable is Designer's bytes plus MEDIUM_MAIN_TRAILER.
+MEDIUM_INFO = {
+    "CFBundleIdentifier": "dev.santacore.bench.medium",
+    "CFBundleName": "Medium",
+    "CFBundleExecutable": "Medium",
+    "CFBundlePackageType": "APPL",
+    "CFBundleVersion": "1",
+    "CFBundleShortVersionString": "1.0",
+}
+MEDIUM_MAIN_SOURCE = "Designer.app/Contents/MacOS/Designer"
+MEDIUM_MAIN_TRAILER = b"\0santacore-bench medium main\n"
+
+
+def copy_trailer(copy: int, label: str = XCODE_SPEC.trailer_label) -> bytes:
+    return f"\0santacore-bench {label} {copy:04d}\n".encode("ascii")
 
 
 def _tree_files(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
@@ -401,9 +454,9 @@ def _read_tsv(path: Path) -> list[Executable]:
     return out
 
 
-def _xcode_workload(root: Path, meta: dict[str, Any], execs: list[Executable]) -> Workload:
+def _copies_workload(spec: CopiesSpec, root: Path, meta: dict[str, Any], execs: list[Executable]) -> Workload:
     return Workload(
-        name=XCODE,
+        name=spec.name,
         root=root,
         regular_files=meta["regular_files"],
         executables=tuple(execs),
@@ -414,7 +467,7 @@ def _xcode_workload(root: Path, meta: dict[str, Any], execs: list[Executable]) -
     )
 
 
-def _check_xcode(root: Path, meta: dict[str, Any], execs: list[Executable], full: bool) -> None:
+def _check_copies(root: Path, meta: dict[str, Any], execs: list[Executable], full: bool) -> None:
     counted = count_tree(root)
     problems = []
     if counted.regular_files != meta["regular_files"]:
@@ -439,19 +492,33 @@ def _check_xcode(root: Path, meta: dict[str, Any], execs: list[Executable], full
         raise WorkloadError("; ".join(problems))
 
 
-def prepare_xcode(
+def _write_executable(dst: Path, parts: list[bytes], mode: int, rel: str) -> Executable:
+    digest = hashlib.sha256()
+    with open(dst, "wb") as f:
+        for part in parts:
+            f.write(part)
+            digest.update(part)
+    os.chmod(dst, mode)
+    return Executable(rel, sum(len(p) for p in parts), digest.hexdigest())
+
+
+def prepare_copies(
+    spec: CopiesSpec,
     cache: Path,
     *,
-    copies: int = DEFAULT_COPIES,
-    link_mode: str = "copy",
+    copies: int | None = None,
+    link_mode: str | None = None,
     verify: bool = False,
     log: Log = _stderr,
 ) -> Workload:
+    copies = spec.default_copies if copies is None else copies
+    link_mode = spec.default_link_mode if link_mode is None else link_mode
     if link_mode not in LINK_MODES:
         raise WorkloadError(f"link mode must be one of {LINK_MODES}")
+    name = spec.name
     sources = [prepare_registry_tree(n, cache, log) for n in REGISTRY_TREES]
-    base = cache / XCODE
-    root = base / "tree"
+    base = cache / name
+    root = base / spec.root_name
     meta_path = base / "tree.json"
     tsv_path = base / "tree.executables.tsv"
     params = {
@@ -464,12 +531,12 @@ def prepare_xcode(
     if meta is not None and {k: meta.get(k) for k in params} == params and root.is_dir() and tsv_path.is_file():
         try:
             cached = _read_tsv(tsv_path)
-            _check_xcode(root, meta, cached, verify)
-            return _xcode_workload(root, meta, cached)
+            _check_copies(root, meta, cached, verify)
+            return _copies_workload(spec, root, meta, cached)
         except (WorkloadError, OSError, ValueError) as e:
-            log(f"{XCODE}: cached tree invalid ({e}); rebuilding")
+            log(f"{name}: cached tree invalid ({e}); rebuilding")
     elif meta is not None:
-        log(f"{XCODE}: cached tree was built with other parameters; rebuilding")
+        log(f"{name}: cached tree was built with other parameters; rebuilding")
 
     per_copy_bytes = sum(int(w.info["total_bytes"]) for w in sources)
     need = copies * (per_copy_bytes if link_mode == "copy" else sum(w.executable_bytes for w in sources))
@@ -477,38 +544,43 @@ def prepare_xcode(
     free = shutil.disk_usage(base).free
     if need > free * 0.9:
         raise WorkloadError(
-            f"{XCODE} needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free in {base}; try --link-mode hardlink"
+            f"{name} needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free in {base}; try --link-mode hardlink"
         )
     _rmtree(meta_path)
     _rmtree(tsv_path)
-    partial = base / "tree.partial"
+    partial = base / f"{spec.root_name}.partial"
     _rmtree(partial)
     _rmtree(root)
-    log(f"{XCODE}: building {copies} copies ({link_mode}) in {partial} (~{need / 1e9:.1f} GB)")
+    log(f"{name}: building {copies} copies ({link_mode}) in {partial} (~{need / 1e9:.1f} GB)")
     t0 = time.perf_counter()
     layout = [(w, *_tree_files(w.root), {e.rel: (w.root / e.rel).read_bytes() for e in w.executables}) for w in sources]
     execs: list[Executable] = []
-    regular = directories = total = 0
+    regular = total = 0
+    partial.mkdir(parents=True)
+    if spec.app:
+        contents = partial / "Contents"
+        (contents / "MacOS").mkdir(parents=True)
+        (contents / "Info.plist").write_bytes(plistlib.dumps(MEDIUM_INFO))
+        main_src = sources[0].root / MEDIUM_MAIN_SOURCE
+        main_rel = f"Contents/MacOS/{MEDIUM_INFO['CFBundleExecutable']}"
+        execs.append(
+            _write_executable(partial / main_rel, [main_src.read_bytes(), MEDIUM_MAIN_TRAILER], 0o755, main_rel)
+        )
+        regular += 2
+        total += (contents / "Info.plist").stat().st_size + execs[-1].size
     for c in range(copies):
-        copy_dir = partial / f"c{c:03d}"
-        trailer = copy_trailer(c)
+        copy_dir = partial / spec.copies_dir / f"c{c:03d}"
+        trailer = copy_trailer(c, spec.trailer_label)
         for w, dirs, files, exec_bytes in layout:
             dest = copy_dir / w.root.name
             for d in ["", *dirs]:
                 (dest / d).mkdir(parents=True, exist_ok=True)
-            directories += 1 + len(dirs)
             for rel, mode in files:
                 src, dst = w.root / rel, dest / rel
                 data = exec_bytes.get(rel)
                 if data is not None:
-                    with open(dst, "wb") as f:
-                        f.write(data)
-                        f.write(trailer)
-                    os.chmod(dst, mode)
-                    size = len(data) + len(trailer)
-                    digest = hashlib.sha256(data)
-                    digest.update(trailer)
-                    execs.append(Executable(str(dst.relative_to(partial)), size, digest.hexdigest()))
+                    execs.append(_write_executable(dst, [data, trailer], mode, str(dst.relative_to(partial))))
+                    size = execs[-1].size
                 elif link_mode == "hardlink":
                     os.link(src, dst)
                     size = src.stat().st_size
@@ -519,31 +591,46 @@ def prepare_xcode(
                 regular += 1
                 total += size
         if (c + 1) % 10 == 0 or c + 1 == copies:
-            log(f"{XCODE}: {c + 1}/{copies} copies, {regular} files, {time.perf_counter() - t0:.0f}s")
-    directories += copies + 1  # the cNNN folders and the root
+            log(f"{name}: {c + 1}/{copies} copies, {regular} files, {time.perf_counter() - t0:.0f}s")
+    directories = count_tree(partial).directories
     os.sync()
     os.replace(partial, root)
+    exec_bytes_total = sum(e.size for e in execs)
     meta = {
         **params,
-        "layout": "tree/cNNN/PySide6/..., tree/cNNN/mujoco/...",
+        "layout": f"{spec.root_name}/{spec.copies_dir + '/' if spec.copies_dir else ''}cNNN/{{PySide6,mujoco}}/..."
+        + (f", {spec.root_name}/Contents/{{Info.plist,MacOS/{MEDIUM_INFO['CFBundleExecutable']}}}" if spec.app else ""),
         "regular_files": regular,
         "directories": directories,
         "total_bytes": total,
         "executables": len(execs),
         "binary_count": len({e.sha256 for e in execs}),
-        "executable_bytes": sum(e.size for e in execs),
+        "executable_bytes": exec_bytes_total,
         "bundle_hash": super_hash([e.sha256 for e in execs]),
         "bundle_hash_source": "hashlib.sha256 over the bytes written by benches.workloads",
         "build_seconds": round(time.perf_counter() - t0, 1),
-        "meets_xcode_scale": regular >= MIN_FILES and sum(e.size for e in execs) >= MIN_EXECUTABLE_BYTES,
+        "meets_minimum": regular >= spec.min_files and exec_bytes_total >= spec.min_executable_bytes,
     }
+    if spec is XCODE_SPEC:
+        meta["meets_xcode_scale"] = meta["meets_minimum"]
     with open(tsv_path, "w", encoding="utf-8") as f:
         for x in execs:
             f.write(f"{x.rel}\t{x.size}\t{x.sha256}\n")
     _write_json(meta_path, meta)
-    _check_xcode(root, meta, execs, full=False)
-    log(f"{XCODE}: built in {meta['build_seconds']}s: {regular} files, {len(execs)} executables")
-    return _xcode_workload(root, meta, execs)
+    _check_copies(root, meta, execs, full=False)
+    log(f"{name}: built in {meta['build_seconds']}s: {regular} files, {len(execs)} executables")
+    return _copies_workload(spec, root, meta, execs)
+
+
+def prepare_xcode(
+    cache: Path,
+    *,
+    copies: int = DEFAULT_COPIES,
+    link_mode: str = "copy",
+    verify: bool = False,
+    log: Log = _stderr,
+) -> Workload:
+    return prepare_copies(XCODE_SPEC, cache, copies=copies, link_mode=link_mode, verify=verify, log=log)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -553,15 +640,18 @@ def prepare(
     name: str,
     cache: Path | None = None,
     *,
-    copies: int = DEFAULT_COPIES,
-    link_mode: str = "copy",
+    copies: int | None = None,
+    link_mode: str | None = None,
     verify: bool = False,
     log: Log = _stderr,
 ) -> Workload:
+    """The workload ``name``, built or reused; ``copies``/``link_mode`` (copies workloads only)
+    default to the workload's own (xcode-scale: 40, copy; medium: 15, copy)."""
     cache = cache if cache is not None else cache_dir()
     name = canonical_name(name)
-    if name == XCODE:
-        return prepare_xcode(cache, copies=copies, link_mode=link_mode, verify=verify, log=log)
+    spec = COPIES_SPECS.get(name)
+    if spec is not None:
+        return prepare_copies(spec, cache, copies=copies, link_mode=link_mode, verify=verify, log=log)
     return prepare_registry_tree(name, cache, log)
 
 
@@ -574,9 +664,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benches.workloads", description=__doc__.split("\n")[0])
     ap.add_argument("--dir", help=f"cache dir (default ${CACHE_ENV} or ~/.cache/santacore-bench)")
     ap.add_argument("--workload", action="append", choices=[*WORKLOAD_NAMES, *ALIASES], help="repeatable; default all")
-    ap.add_argument("--copies", type=int, default=DEFAULT_COPIES, help="xcode-scale copies (default %(default)s)")
-    ap.add_argument("--link-mode", choices=LINK_MODES, default="copy", help="xcode-scale non-executables")
-    ap.add_argument("--verify", action="store_true", help="also re-hash the xcode-scale executables")
+    ap.add_argument(
+        "--copies", type=int, help=f"copies (default: xcode-scale {DEFAULT_COPIES}, medium {MEDIUM_COPIES})"
+    )
+    ap.add_argument("--link-mode", choices=LINK_MODES, help="non-executables of xcode-scale / medium (default copy)")
+    ap.add_argument("--verify", action="store_true", help="also re-hash the xcode-scale / medium executables")
     args = ap.parse_args(argv)
     cache = cache_dir(args.dir)
     names = args.workload or list(WORKLOAD_NAMES)

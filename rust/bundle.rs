@@ -3,23 +3,21 @@
 //! SHA-256 each one; sort the distinct lowercase hex digests, concatenate them and
 //! SHA-256 the result. No binaries means no hash.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-
-use rayon::prelude::*;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, Result};
 use crate::hash::{hash_file, HashFailure};
-use crate::macho::{self, MachO, HEAD_SIZE};
+use crate::macho::{self, MachO, HEAD_SIZE, MACH_HEADER_SIZE};
 use crate::walk::{self, walk, Dir, WalkCounters};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,9 +53,12 @@ pub struct TreeStats {
     pub special_files: u64,
     pub macho_files: u64,
     pub bytes_hashed: u64,
-    /// Phase 1: listing every entry and sniffing every regular file's header.
+    /// From the start of the call until the walk ended: every entry listed and every
+    /// regular file's header sniffed. Hashing overlaps it, so it includes hashing work too.
     pub walk_millis: f64,
-    /// Phase 2: hashing the executables found.
+    /// From the moment the first executable started to be hashed until the last one was
+    /// done (0 without executables). It overlaps `walk_millis`; when both together exceed
+    /// `hash_millis`, the difference is how long the two ran at once.
     pub hashing_millis: f64,
 }
 
@@ -112,9 +113,12 @@ fn super_hash(unique: &BTreeSet<String>) -> Option<String> {
 /// Walks `root` in parallel and computes Santa's bundle hash of everything below it.
 /// Only an unusable root is an error; unreadable entries land in `skipped`.
 ///
-/// Two phases on one thread pool: the walk lists every file and sniffs its header, then
-/// the executables found are hashed largest first, so the hashing phase keeps every core
-/// busy to the end and can be timed on its own.
+/// One pass on one thread pool: the walk lists every file and sniffs its header, and each
+/// executable it finds is queued and a hashing task spawned at once, so hashing overlaps
+/// the rest of the walk. A hashing task takes the *largest* executable queued at that
+/// moment, so whatever is left when the walk ends is hashed largest first and every core
+/// stays busy to the end. The result does not depend on the order: binaries and skipped
+/// paths are sorted by path, and the bundle hash is over the sorted distinct digests.
 pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) -> Result<TreeHash> {
     let started = Instant::now();
     let root = &standardized(root).map_err(|source| CoreError::Io {
@@ -142,67 +146,52 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
         .map_err(|e| CoreError::ThreadPool(e.to_string()))?;
 
     let fallback = Progress::default();
-    let progress = progress.unwrap_or(&fallback);
-    let counters = WalkCounters::default();
-    let macho_files = AtomicU64::new(0);
-    let candidates = Mutex::new(Vec::new());
-    let skipped = Mutex::new(Vec::new());
-    let skip = |path: PathBuf, reason: String| lock(&skipped).push(SkippedPath { path, reason });
-
-    // Phase 1: list everything, sniff every regular file's header.
+    let run = Run {
+        blake3: opts.blake3,
+        progress: progress.unwrap_or(&fallback),
+        counters: WalkCounters::default(),
+        macho_files: AtomicU64::new(0),
+        queue: Mutex::new(BinaryHeap::new()),
+        hashed: Mutex::new(Vec::new()),
+        skipped: Mutex::new(Vec::new()),
+        first_hash_started: OnceLock::new(),
+        last_hash_ended: Mutex::new(None),
+    };
     pool.install(|| {
-        let on_file = |dir: &Dir, name: OsString| {
-            progress.files_examined.fetch_add(1, Relaxed);
-            let path = dir.path.join(&name);
-            match sniff_path(&path, dir.open_file(&name)) {
-                Sniffed::NotBinary { macho } => {
-                    if macho {
-                        macho_files.fetch_add(1, Relaxed);
-                    }
-                }
-                Sniffed::Executable(c) => {
-                    macho_files.fetch_add(1, Relaxed);
-                    progress.binaries_found.fetch_add(1, Relaxed);
-                    lock(&candidates).push(c);
-                }
-                Sniffed::Skipped(reason) => skip(path, reason),
-            }
-        };
-        walk(root, &counters, &on_file, &skip);
+        walk(
+            root,
+            &run.counters,
+            &|scope, dir, name| run.visit_file(scope, dir, name),
+            &|path, reason| run.skip(path, reason),
+        )
     });
-    let walk_millis = started.elapsed().as_secs_f64() * 1000.0;
+    let walk_ended = run.counters.finished.get().copied();
 
-    // Phase 2: hash the executables, largest first.
-    let hashing_started = Instant::now();
-    let mut candidates = candidates.into_inner().unwrap_or_else(|e| e.into_inner());
-    candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.identity.size));
-    let hashed: Vec<std::result::Result<BinaryFile, SkippedPath>> = pool.install(|| {
-        candidates
-            .into_par_iter()
-            // One file per work item: sorted largest first, whole-chunk splits would hand
-            // one thread most of the bytes while the other idles.
-            .with_max_len(1)
-            .map(|c| hash_candidate(c, opts.blake3, progress))
-            .collect()
-    });
-    let mut binaries = Vec::with_capacity(hashed.len());
-    let mut skipped = skipped.into_inner().unwrap_or_else(|e| e.into_inner());
-    for outcome in hashed {
+    let mut binaries = Vec::new();
+    let mut skipped = run.skipped.into_inner().unwrap_or_else(|e| e.into_inner());
+    for outcome in run.hashed.into_inner().unwrap_or_else(|e| e.into_inner()) {
         match outcome {
             Ok(b) => binaries.push(b),
             Err(s) => skipped.push(s),
         }
     }
-    let hashing_millis = hashing_started.elapsed().as_secs_f64() * 1000.0;
-
     // Workers finish in any order; sort so every thread count gives the same result.
     binaries.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let unique: BTreeSet<String> = binaries.iter().map(|b| b.sha256.clone()).collect();
     let bundle_hash = super_hash(&unique);
-    let hash_millis = started.elapsed().as_secs_f64() * 1000.0;
-    progress.finished.store(true, Relaxed);
+    let finished = Instant::now();
+    let hash_millis = millis(started, finished);
+    run.progress.finished.store(true, Relaxed);
 
+    let hashing_millis = match (
+        run.first_hash_started.get(),
+        run.last_hash_ended.into_inner().unwrap_or_else(|e| e.into_inner()),
+    ) {
+        (Some(&first), Some(last)) => millis(first, last),
+        _ => 0.0,
+    };
+    let counters = &run.counters;
     Ok(TreeHash {
         root: root.to_path_buf(),
         bundle_hash,
@@ -212,15 +201,99 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
             regular_files: counters.regular_files.load(Relaxed),
             symlinks: counters.symlinks.load(Relaxed),
             special_files: counters.special_files.load(Relaxed),
-            macho_files: macho_files.load(Relaxed),
+            macho_files: run.macho_files.load(Relaxed),
             bytes_hashed: binaries.iter().map(|b| b.size).sum(),
-            walk_millis,
+            walk_millis: millis(started, walk_ended.unwrap_or(finished)),
             hashing_millis,
         },
         binaries,
         skipped,
         hash_millis,
     })
+}
+
+fn millis(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64() * 1000.0
+}
+
+/// The state one `hash_tree` call shares between its walking and hashing tasks.
+struct Run<'a> {
+    blake3: bool,
+    progress: &'a Progress,
+    counters: WalkCounters,
+    macho_files: AtomicU64,
+    /// Executables found and not yet taken by a hashing task, largest on top.
+    queue: Mutex<BinaryHeap<Queued>>,
+    hashed: Mutex<Vec<std::result::Result<BinaryFile, SkippedPath>>>,
+    skipped: Mutex<Vec<SkippedPath>>,
+    first_hash_started: OnceLock<Instant>,
+    last_hash_ended: Mutex<Option<Instant>>,
+}
+
+impl Run<'_> {
+    fn skip(&self, path: PathBuf, reason: String) {
+        lock(&self.skipped).push(SkippedPath { path, reason });
+    }
+
+    /// The walk's file callback: sniff the header; queue an executable and spawn, on the
+    /// walk's scope, the task that will hash it.
+    fn visit_file<'s>(&'s self, scope: &rayon::Scope<'s>, dir: &Dir, name: OsString) {
+        self.progress.files_examined.fetch_add(1, Relaxed);
+        let path = || dir.path.join(&name);
+        match sniff_path(dir.open_file(&name), path) {
+            Sniffed::NotBinary { macho } => {
+                if macho {
+                    self.macho_files.fetch_add(1, Relaxed);
+                }
+            }
+            Sniffed::Executable(c) => {
+                self.macho_files.fetch_add(1, Relaxed);
+                self.progress.binaries_found.fetch_add(1, Relaxed);
+                lock(&self.queue).push(Queued(c));
+                scope.spawn(move |_| self.hash_largest_queued());
+            }
+            Sniffed::Skipped(reason) => self.skip(path(), reason),
+        }
+    }
+
+    /// One hashing task: the largest executable queued now (each task was spawned for one
+    /// queued executable, so every executable is taken exactly once).
+    fn hash_largest_queued(&self) {
+        let Some(Queued(candidate)) = lock(&self.queue).pop() else {
+            return;
+        };
+        let _ = self.first_hash_started.get_or_init(Instant::now);
+        let outcome = hash_candidate(candidate, self.blake3, self.progress);
+        lock(&self.hashed).push(outcome);
+        let ended = Instant::now();
+        let mut last = lock(&self.last_hash_ended);
+        if last.is_none_or(|t| t < ended) {
+            *last = Some(ended);
+        }
+    }
+}
+
+/// A queued candidate, ordered by size alone (for the max-heap).
+struct Queued(Candidate);
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.identity.size == other.0.identity.size
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.identity.size.cmp(&other.0.identity.size)
+    }
 }
 
 /// Absolute, with `.` and `..` removed lexically, as Santa standardises candidate paths
@@ -294,10 +367,11 @@ fn open_regular(opened: std::io::Result<File>) -> std::result::Result<Option<(Fi
     }
 }
 
-/// Santa's test for one path (spec §6.4): regular, non-empty, readable, and the first
+/// Santa's test for one file (spec §6.4): regular, non-empty, readable, and the first
 /// slice of its Mach-O headers is `MH_EXECUTE`. Reads at most the first page and the
-/// slice headers; only a file that starts with a Mach-O magic costs an `fstat`.
-fn sniff_path(path: &Path, opened: std::io::Result<File>) -> Sniffed {
+/// slice headers; only a file that starts with a Mach-O magic costs an `fstat`, and most
+/// files cost one `read`. `path` names the file, asked for only if it is a candidate.
+fn sniff_path(opened: std::io::Result<File>, path: impl FnOnce() -> PathBuf) -> Sniffed {
     let mut file = match opened {
         Ok(f) => f,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Sniffed::NotBinary { macho: false },
@@ -307,7 +381,7 @@ fn sniff_path(path: &Path, opened: std::io::Result<File>) -> Sniffed {
         Err(e) => return Sniffed::Skipped(format!("could not be opened: {e}")),
     };
     let mut head = [0u8; HEAD_SIZE];
-    let got = match read_up_to(&mut file, &mut head) {
+    let got = match read_head(&mut file, &mut head) {
         Ok(n) => n,
         Err(e) => return Sniffed::Skipped(format!("header could not be read: {e}")),
     };
@@ -335,21 +409,26 @@ fn sniff_path(path: &Path, opened: std::io::Result<File>) -> Sniffed {
         };
     }
     Sniffed::Executable(Candidate {
-        path: path.to_path_buf(),
+        path: path(),
         identity: FileIdentity::of(&meta),
         macho,
     })
 }
 
-/// Fills `buf` from the start of `file` or up to end of file, whichever comes first.
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Reads the start of `file` into `buf`: all of `buf` or up to end of file if the bytes
+/// start with a Mach-O magic, else just enough to see that they do not. So a file that
+/// is not Mach-O costs one `read`, not a second one to find its end.
+fn read_head(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match file.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
+        }
+        if got >= MACH_HEADER_SIZE && !macho::has_macho_magic(&buf[..got]) {
+            break;
         }
     }
     Ok(got)
@@ -482,6 +561,69 @@ mod tests {
         let expected = bundle_hash_from_hashes(one.binaries.iter().map(|b| b.sha256.as_str())).unwrap();
         assert_eq!(one.bundle_hash, expected);
         assert!(two.binaries.iter().all(|b| b.blake3.is_some()));
+    }
+
+    #[test]
+    fn hashing_overlaps_the_walk() {
+        // One thread, so the order is fixed: the root's listing queues its 40 folders, then
+        // sniffs `big` and queues its hashing task, which runs next (a worker takes its
+        // newest task first); the folders are walked after it.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut big = thin_exec(9);
+        big.resize(48 << 20, 0);
+        std::fs::write(root.join("big"), &big).unwrap();
+        for d in 0..40 {
+            let dir = root.join(format!("d{d:02}"));
+            std::fs::create_dir(&dir).unwrap();
+            for f in 0..25 {
+                std::fs::write(dir.join(format!("f{f:02}")), [b'x'; 64]).unwrap();
+            }
+        }
+        std::fs::write(root.join("d39/exe"), thin_exec(4)).unwrap();
+        let opts = HashOptions {
+            threads: Some(1),
+            blake3: false,
+        };
+        let tree = hash_tree(root, opts, None).unwrap();
+        assert_eq!(tree.binary_count, 2);
+        assert_eq!(tree.stats.regular_files, 1 + 40 * 25 + 1);
+        let s = &tree.stats;
+        assert!(s.hashing_millis > 0.0 && s.walk_millis > 0.0);
+        assert!(s.walk_millis <= tree.hash_millis && s.hashing_millis <= tree.hash_millis);
+        // Two intervals inside [0, hash_millis] whose lengths add up to more than it overlap.
+        assert!(
+            s.walk_millis + s.hashing_millis > tree.hash_millis,
+            "walk {} + hashing {} <= whole {}: the phases did not overlap",
+            s.walk_millis,
+            s.hashing_millis,
+            tree.hash_millis
+        );
+    }
+
+    #[test]
+    fn no_binaries_no_hashing_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("text"), b"not mach-o").unwrap();
+        let tree = hash_tree(tmp.path(), HashOptions::default(), None).unwrap();
+        assert_eq!(tree.bundle_hash, None);
+        assert_eq!(tree.stats.hashing_millis, 0.0);
+        assert!(tree.stats.walk_millis > 0.0 && tree.stats.walk_millis <= tree.hash_millis);
+    }
+
+    #[test]
+    fn progress_counts_everything_and_finishes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::write(root.join("a"), thin_exec(5)).unwrap();
+        std::fs::write(root.join("b"), thin_exec(6)).unwrap();
+        std::fs::write(root.join("c"), b"text").unwrap();
+        let progress = Progress::default();
+        let tree = hash_tree(root, HashOptions::default(), Some(&progress)).unwrap();
+        assert_eq!(progress.files_examined.load(Relaxed), 3);
+        assert_eq!(progress.binaries_found.load(Relaxed), 2);
+        assert_eq!(progress.bytes_hashed.load(Relaxed), tree.stats.bytes_hashed);
+        assert!(progress.finished.load(Relaxed));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! One pass over a file feeding SHA-256 (and BLAKE3 when asked). `sha2` picks the SHA-NI
 //! backend at run time where the CPU has it.
 //!
-//! Bytes are read through read-only memory maps of 8 MiB windows: copying through a read
-//! buffer costs ~15% of SHA-NI throughput, a window costs ~1%, and windows keep the
-//! resident set flat however large the file. A file that shrinks under a map would raise
-//! SIGBUS; `sigbus_guard` turns that into a reported failure instead of a crash. Where a
-//! file cannot be mapped, a plain read loop takes over.
+//! Bytes are read through read-only memory maps of 2 MiB windows: copying through a read
+//! buffer costs up to ~15% of SHA-NI throughput, a window ~1%, and windows keep the
+//! resident set flat however large the file. 2 MiB hashes as fast as 8 or 32 MiB (within
+//! noise on a 2-core EPYC VM, 423 MB of executables) and, with hashing overlapping the
+//! walk, keeps the peak RSS of a whole `bundleinfo` process ~12 MB lower than 8 MiB did.
+//! A file that shrinks under a map would raise SIGBUS; `sigbus_guard` turns that into a
+//! reported failure instead of a crash. Where a file cannot be mapped, a plain read loop
+//! takes over.
 
 use std::fs::File;
 use std::io;
@@ -13,8 +16,9 @@ use std::os::fd::AsRawFd;
 
 use sha2::{Digest as _, Sha256};
 
-/// Bytes mapped at once: large enough that map/unmap is noise, small enough for RSS.
-pub const MAP_WINDOW: usize = 8 << 20;
+/// Bytes mapped at once: large enough that map/unmap is noise, small enough for RSS (one
+/// window per hashing thread).
+pub const MAP_WINDOW: usize = 2 << 20;
 /// Buffer for the read fallback (Santa reads in chunks of `min(size, 256 KiB)`).
 pub const CHUNK_SIZE: usize = 256 * 1024;
 

@@ -3,10 +3,14 @@
 //! counted but never followed; entry types come from the directory listing (`lstat`
 //! semantics).
 //!
-//! Each directory is one rayon task. Everything is opened relative to its parent's
-//! descriptor (`openat`), so the kernel never re-resolves a long path per file and trees
-//! deeper than `PATH_MAX` are walked like any other. A directory's descriptor lives as
-//! long as tasks for its children still need it.
+//! Each directory is one rayon task, and so is each batch of its files. Everything is
+//! opened relative to its parent's descriptor (`openat`), so the kernel never re-resolves
+//! a long path per file and trees deeper than `PATH_MAX` are walked like any other. A
+//! directory's descriptor lives as long as tasks for its children still need it.
+//!
+//! The walk runs in a rayon scope that the file callback can spawn its own tasks on (the
+//! bundle hash starts hashing an executable as soon as it is found); those tasks are not
+//! part of the walk, and `WalkCounters::finished` records when the walk's own tasks ended.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -14,8 +18,9 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
@@ -40,6 +45,30 @@ pub struct WalkCounters {
     pub symlinks: AtomicU64,
     /// FIFOs, sockets, devices: listed, never opened.
     pub special_files: AtomicU64,
+    /// When the walk ended: every directory listed and `on_file` returned for every file
+    /// (tasks that `on_file` spawned may still be running). Unset if the root could not
+    /// be opened.
+    pub finished: OnceLock<Instant>,
+    /// Walk tasks spawned and not yet finished (the root's listing counts as one).
+    pending: AtomicUsize,
+}
+
+/// One walk task in flight; the last one to end records `WalkCounters::finished`.
+struct Task<'a>(&'a WalkCounters);
+
+impl<'a> Task<'a> {
+    fn start(counters: &'a WalkCounters) -> Self {
+        counters.pending.fetch_add(1, Ordering::AcqRel);
+        Task(counters)
+    }
+}
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.0.finished.set(Instant::now());
+        }
+    }
 }
 
 /// An open directory of the walk.
@@ -80,10 +109,12 @@ pub fn open_file(path: &Path) -> io::Result<File> {
 }
 
 /// Walks everything below `root` on the current rayon pool. `on_file` gets every regular
-/// file as (its directory, its name); `on_error` every path that could not be listed.
-pub fn walk<F, E>(root: &Path, counters: &WalkCounters, on_file: &F, on_error: &E)
+/// file as (the walk's scope, its directory, its name) and may spawn tasks of its own on
+/// the scope; `on_error` gets every path that could not be listed. Returns when the walk
+/// and every task spawned on its scope have finished.
+pub fn walk<'s, F, E>(root: &Path, counters: &'s WalkCounters, on_file: &'s F, on_error: &'s E)
 where
-    F: Fn(&Dir, OsString) + Sync,
+    F: Fn(&rayon::Scope<'s>, &Dir, OsString) + Sync,
     E: Fn(PathBuf, String) + Sync,
 {
     let fd = match rustix::fs::open(root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty()) {
@@ -99,7 +130,10 @@ where
         fd,
         path: root.to_path_buf(),
     });
-    rayon::scope(|scope| list_dir(scope, root, counters, on_file, on_error));
+    rayon::scope(|scope| {
+        let _task = Task::start(counters);
+        list_dir(scope, root, counters, on_file, on_error);
+    });
 }
 
 fn visit_child<'s, F, E>(
@@ -110,7 +144,7 @@ fn visit_child<'s, F, E>(
     on_file: &'s F,
     on_error: &'s E,
 ) where
-    F: Fn(&Dir, OsString) + Sync,
+    F: Fn(&rayon::Scope<'s>, &Dir, OsString) + Sync,
     E: Fn(PathBuf, String) + Sync,
 {
     let path = parent.path.join(&name);
@@ -130,7 +164,7 @@ fn list_dir<'s, F, E>(
     on_file: &'s F,
     on_error: &'s E,
 ) where
-    F: Fn(&Dir, OsString) + Sync,
+    F: Fn(&rayon::Scope<'s>, &Dir, OsString) + Sync,
     E: Fn(PathBuf, String) + Sync,
 {
     counters.directories.fetch_add(1, Relaxed);
@@ -157,7 +191,11 @@ fn list_dir<'s, F, E>(
         match file_type {
             FileType::Directory => {
                 let parent = Arc::clone(&dir);
-                scope.spawn(move |s| visit_child(s, parent, name, counters, on_file, on_error));
+                let task = Task::start(counters);
+                scope.spawn(move |s| {
+                    let _task = task;
+                    visit_child(s, parent, name, counters, on_file, on_error);
+                });
             }
             FileType::RegularFile => {
                 counters.regular_files.fetch_add(1, Relaxed);
@@ -165,7 +203,11 @@ fn list_dir<'s, F, E>(
                 if files.len() == FILES_PER_TASK {
                     let batch = std::mem::take(&mut files);
                     let dir = Arc::clone(&dir);
-                    scope.spawn(move |_| batch.into_iter().for_each(|name| on_file(&dir, name)));
+                    let task = Task::start(counters);
+                    scope.spawn(move |s| {
+                        let _task = task;
+                        batch.into_iter().for_each(|name| on_file(s, &dir, name));
+                    });
                 }
             }
             FileType::Symlink => {
@@ -182,7 +224,7 @@ fn list_dir<'s, F, E>(
             format!("directory could not be listed: {}", io::Error::from(e)),
         );
     }
-    files.into_iter().for_each(|name| on_file(&dir, name));
+    files.into_iter().for_each(|name| on_file(scope, &dir, name));
 }
 
 /// Calls `each(name, type)` for every entry of the directory open at `fd`.
@@ -225,13 +267,53 @@ mod tests {
         std::os::unix::fs::symlink(root.join(".hidden"), root.join("link")).unwrap();
         let seen = Mutex::new(Vec::new());
         let counters = WalkCounters::default();
-        let on_file = |dir: &Dir, name: OsString| seen.lock().unwrap().push(dir.path.join(name));
+        let on_file = |_: &rayon::Scope<'_>, dir: &Dir, name: OsString| seen.lock().unwrap().push(dir.path.join(name));
         walk(root, &counters, &on_file, &|p, r| panic!("{p:?}: {r}"));
         let mut seen = seen.into_inner().unwrap();
         seen.sort();
         assert_eq!(seen, vec![root.join(".hidden/Inner.app/Contents/x"), root.join("a")]);
         assert_eq!(counters.symlinks.load(Relaxed), 1);
         assert_eq!(counters.directories.load(Relaxed), 4);
+        assert!(counters.finished.get().is_some());
+    }
+
+    #[test]
+    fn file_callback_tasks_run_on_the_walk_scope_and_are_not_the_walk() {
+        // One thread: a task spawned by the callback runs before folders queued earlier,
+        // and the walk's end is recorded when its own tasks are done, not the callback's.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::write(root.join("first"), b"1").unwrap();
+        for d in 0..5 {
+            std::fs::create_dir(root.join(format!("d{d}"))).unwrap();
+            std::fs::write(root.join(format!("d{d}/f")), b"f").unwrap();
+        }
+        let events = Mutex::new(Vec::new());
+        let spawned_done = OnceLock::new();
+        let counters = WalkCounters::default();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        pool.install(|| {
+            walk(
+                root,
+                &counters,
+                &|scope, dir, name| {
+                    events.lock().unwrap().push(dir.path.join(&name));
+                    if name == "first" {
+                        scope.spawn(|_| {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            events.lock().unwrap().push(PathBuf::from("spawned"));
+                            let _ = spawned_done.set(Instant::now());
+                        });
+                    }
+                },
+                &|p, r| panic!("{p:?}: {r}"),
+            )
+        });
+        let events = events.into_inner().unwrap();
+        assert_eq!(events.len(), 7);
+        assert_eq!(events[0], root.join("first"));
+        assert_eq!(events[1], PathBuf::from("spawned"));
+        assert!(counters.finished.get().unwrap() > spawned_done.get().unwrap());
     }
 
     #[test]
@@ -252,7 +334,7 @@ mod tests {
         .unwrap();
         rustix::io::write(&f, b"hello").unwrap();
         let seen = Mutex::new(Vec::new());
-        let on_file = |dir: &Dir, name: OsString| {
+        let on_file = |_: &rayon::Scope<'_>, dir: &Dir, name: OsString| {
             let opened = dir.open_file(&name).is_ok();
             seen.lock().unwrap().push((dir.path.join(name), opened));
         };

@@ -631,7 +631,7 @@ def test_deep_chain_within_path_max_is_walked(corpus: Path, public_tmp: Path) ->
 
 def test_deep_chain_beyond_path_max_is_walked(corpus: Path, tmp_path: Path) -> None:
     """2,000 levels of 'dd' (6,000+ bytes of path, past PATH_MAX): the walk opens each folder relative
-    to its parent and the hashing phase opens over-long paths one component at a time, so every
+    to its parent and hashing opens over-long paths one component at a time, so every
     executable is found and hashed, at any depth, and nothing is skipped."""
     shallow, deep = (corpus / BUNDLE_EXAMPLE_EXE).read_bytes(), (corpus / NINJA).read_bytes()
     root = tmp_path / "chain"
@@ -680,8 +680,8 @@ def padded_app(corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def assert_changed_reason(reason: str, while_hashing: str) -> None:
-    """The change lands either while the file is hashed or between the walk and hashing
-    phases (the walk already sniffed it); both are reported, with their own words."""
+    """The change lands either while the file is hashed or between its header being sniffed
+    and its hashing starting; both are reported, with their own words."""
     assert while_hashing in reason or reason.startswith("changed between listing and hashing"), reason
 
 

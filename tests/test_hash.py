@@ -1,5 +1,6 @@
 """The engine's read path (rust/hash.rs): files that shrink under the memory map are
-reported, never crash the process, whoever owns the SIGBUS handler."""
+reported, never crash the process, whoever owns the SIGBUS handler. And its timing: hashing
+overlaps the walk, and the timing fields say so."""
 
 from __future__ import annotations
 
@@ -91,3 +92,29 @@ def test_foreign_sigbus_still_kills_the_process() -> None:
     script += "os.kill(os.getpid(), signal.SIGBUS)\n"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert done.returncode == -7  # SIGBUS
+
+
+def test_hashing_overlaps_the_walk_and_the_timings_say_so(tmp_path: Path) -> None:
+    """With one thread the order is fixed: the root's listing queues its folders, then finds
+    `big` and queues its hashing, which runs before the folders are walked. So the walk ends
+    after `big` is hashed: walk_millis + hashing_millis exceed hash_millis."""
+    _big_executable(tmp_path / "big")
+    for d in range(40):
+        folder = tmp_path / f"d{d:02}"
+        folder.mkdir()
+        for f in range(25):
+            (folder / f"f{f:02}").write_bytes(b"x" * 64)
+    tree = santacore.hash_tree(tmp_path, threads=1)
+    s = tree.stats
+    assert (tree.binary_count, s.regular_files, s.bytes_hashed) == (1, 1 + 40 * 25, BIG)
+    assert 0 < s.walk_millis <= tree.hash_millis
+    assert 0 < s.hashing_millis <= tree.hash_millis
+    assert s.walk_millis + s.hashing_millis > tree.hash_millis, (s.walk_millis, s.hashing_millis, tree.hash_millis)
+
+
+def test_no_executables_no_hashing_time(tmp_path: Path) -> None:
+    (tmp_path / "text").write_bytes(b"not mach-o")
+    tree = santacore.hash_tree(tmp_path)
+    assert tree.bundle_hash is None
+    assert tree.stats.hashing_millis == 0.0
+    assert 0 < tree.stats.walk_millis <= tree.hash_millis

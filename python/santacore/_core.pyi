@@ -111,10 +111,13 @@ class TreeStats:
     def bytes_hashed(self) -> int: ...
     @property
     def walk_millis(self) -> float:
-        """Phase 1: listing every entry and sniffing every regular file's header."""
+        """From the start of the call until the walk ended: every entry listed, every regular
+        file's header sniffed. Hashing runs during the walk, so this includes hashing work."""
     @property
     def hashing_millis(self) -> float:
-        """Phase 2: hashing the executables found, largest first."""
+        """From the first executable's hashing start to the last one's end (0 without any).
+        Overlaps walk_millis: when the two add up to more than hash_millis, the excess is
+        how long walking and hashing ran at the same time."""
 
 @final
 class TreeHash:
@@ -133,7 +136,8 @@ class TreeHash:
     @property
     def stats(self) -> TreeStats: ...
     @property
-    def hash_millis(self) -> float: ...
+    def hash_millis(self) -> float:
+        """From the start of the call until the bundle hash was computed."""
 
 @final
 class Progress:

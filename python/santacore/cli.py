@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from importlib import import_module
 
 from santacore import __version__
-from santacore.identity.report import KEYS as FILEINFO_KEYS
+from santacore.identity.constants import FILEINFO_KEYS
 
 
 def _positive_int(text: str) -> int:

@@ -21,3 +21,26 @@ MH_EXECUTE: Final = 2
 # What Objective-C's printf("%s", nil) shows, as `santactl bundleinfo` prints a missing value.
 NULL_TEXT: Final = "(null)"
 NOT_A_BUNDLE: Final = "Not a bundle"
+
+# santactl's keys, in its default order; also the valid `--key` values.
+FILEINFO_KEYS: Final = (
+    "Path",
+    "SHA-256",
+    "SHA-1",
+    "Bundle Name",
+    "Bundle Version",
+    "Bundle Version Str",
+    "Download Referrer URL",
+    "Download URL",
+    "Download Timestamp",
+    "Download Agent",
+    "Team ID",
+    "Signing ID",
+    "CDHash",
+    "Type",
+    "Page Zero",
+    "Code-signed",
+    "Rule",
+    "Signing Chain",
+    "Universal Signing Chain",
+)

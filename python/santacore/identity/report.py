@@ -8,32 +8,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from santacore.identity import constants as C
+
 if TYPE_CHECKING:  # annotations only: rendering never needs LIEF or cryptography loaded by itself
     from santacore.identity.cms import CertificateInfo
     from santacore.identity.fileinfo import FileInfo, SliceSigning
 
-# santactl's keys, in its default order; also the valid `--key` values.
-KEYS = (
-    "Path",
-    "SHA-256",
-    "SHA-1",
-    "Bundle Name",
-    "Bundle Version",
-    "Bundle Version Str",
-    "Download Referrer URL",
-    "Download URL",
-    "Download Timestamp",
-    "Download Agent",
-    "Team ID",
-    "Signing ID",
-    "CDHash",
-    "Type",
-    "Page Zero",
-    "Code-signed",
-    "Rule",
-    "Signing Chain",
-    "Universal Signing Chain",
-)
+KEYS = C.FILEINFO_KEYS
 CHAIN_KEYS = ("Signing Chain", "Universal Signing Chain")
 CERT_KEYS = ("SHA-256", "SHA-1", "Common Name", "Organization", "Organizational Unit", "Valid From", "Valid Until")
 PAGE_ZERO_BAD = "__PAGEZERO segment missing/bad!"

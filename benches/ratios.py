@@ -639,7 +639,13 @@ def print_report(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benches.ratios", description=__doc__.split("\n")[0])
-    ap.add_argument("--workload", default="all", choices=["all", "xcode", "xcode-scale", "medium", "pyside6", "mujoco"])
+    ap.add_argument(
+        "--workload",
+        nargs="+",
+        default=["all"],
+        choices=["all", "xcode", "xcode-scale", "medium", "pyside6", "mujoco"],
+        help="one or more workloads (default: all)",
+    )
     ap.add_argument("--dir", help="workload cache dir (default $SANTACORE_BENCH_DIR or ~/.cache/santacore-bench)")
     ap.add_argument("--runs", type=int, default=7, help="santacore / find runs per workload (default %(default)s)")
     ap.add_argument("--ref-runs", type=int, default=3, help="reference runs per workload (default %(default)s)")
@@ -647,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results (default %(default)s)")
     args = ap.parse_args(argv)
     cache = cache_dir(args.dir)
-    names = list(WORKLOAD_NAMES) if args.workload == "all" else [canonical_name(args.workload)]
+    names = list(WORKLOAD_NAMES) if "all" in args.workload else list(dict.fromkeys(map(canonical_name, args.workload)))
     t_start = time.perf_counter()
     workloads = [prepare(n, cache) for n in names]  # untimed; builds xcode-scale on first use
 

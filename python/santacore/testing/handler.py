@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import socket
+import sys
 import threading
+import traceback
 import urllib.parse
 import zlib
 from dataclasses import replace
@@ -44,6 +46,12 @@ class Backend(Protocol):
     def render(self, reply: Reply) -> tuple[bytes, dict[str, str]]:
         """The body and headers of a reply."""
 
+    def answered(self, rec: RecordedRequest, *, delivered: bool) -> None:
+        """Note that a request was answered (or dropped): `delivered` is False when the client went away."""
+
+    def failed(self, trace: str) -> None:
+        """Note an unexpected exception in the HTTP plumbing (its traceback)."""
+
 
 class SyncHTTPServer(ThreadingHTTPServer):
     """A threading HTTP/1.1 server (IPv4 or IPv6) whose requests `backend` answers."""
@@ -57,6 +65,14 @@ class SyncHTTPServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that disconnects (or a connection `stop()` shut down) is no error; anything else is kept in the
+        backend's errors instead of being printed (socketserver's default prints a traceback on stderr)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # ConnectionResetError, BrokenPipeError, TimeoutError, a closed socket, ...
+            return
+        self.backend.failed(traceback.format_exc())
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -95,15 +111,22 @@ class _Handler(BaseHTTPRequestHandler):
         rec = RecordedRequest(self.command, self.path, stage, machine_id, dict(self.headers.items()), b"")
         try:
             rec.raw_body = self._read_body(backend.max_body_size)
+        except OSError:  # the client went away before its body arrived: nothing to answer
+            self.close_connection = True
+            rec.error = "client disconnected before sending its whole body"
+            backend.answered(rec, delivered=False)
+            return
         except (BodyTooLarge, BadBody) as exc:
             self.close_connection = True
-            self._send(rec, backend.refuse(rec, 413 if isinstance(exc, BodyTooLarge) else 400, str(exc)))
+            reply = backend.refuse(rec, 413 if isinstance(exc, BodyTooLarge) else 400, str(exc))
+            backend.answered(rec, delivered=self._send(rec, reply))
             return
         answer = backend.answer(rec)
         if answer.reply is None:
             self.close_connection = True  # the "drop" fault: no answer at all
+            backend.answered(rec, delivered=False)
             return
-        self._send(rec, answer.reply, answer.fault)
+        backend.answered(rec, delivered=self._send(rec, answer.reply, answer.fault))
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -143,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _send(self, rec: RecordedRequest, reply: Reply, fault: Fault | None = None) -> None:
+    def _send(self, rec: RecordedRequest, reply: Reply, fault: Fault | None = None) -> bool:
+        """Write the reply (damaged as `fault` says); False when the client went away before it was written."""
         backend = self.server.backend
         kind = fault.kind if fault else None
         if fault is not None and kind == "wrong_types":
@@ -186,5 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                     padding -= len(block)
                 self.wfile.write(tail)
             self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+        except OSError:  # the client went away (reset, broken pipe, timeout, socket shut down by stop())
             self.close_connection = True
+            return False
+        return True

@@ -17,7 +17,7 @@ from typing import Any
 
 from santacore.testing.faults import POST_FAULTS, PRE_FAULTS, Fault, FaultList
 from santacore.testing.profiles import STAGES, XSRF_NAME_HEADER, XSRF_STAGE, XSRF_TOKEN_HEADER, Quirks
-from santacore.testing.records import Answer, RecordedRequest, Reply
+from santacore.testing.records import Answer, RecordedRequest, Reply, request_summary
 from santacore.testing.replies import error_reply, method_not_allowed, not_found, render
 from santacore.testing.schemas import GO_SCHEMAS, PROTO_SCHEMAS, go_error, proto_error, reject_constant
 from santacore.testing.server_state import ServerState
@@ -122,6 +122,25 @@ class Responder:
 
     def render(self, reply: Reply) -> tuple[bytes, dict[str, str]]:
         return render(reply, self.quirks.response_style)
+
+    def answered(self, rec: RecordedRequest, *, delivered: bool) -> None:
+        """Hand `settings.request_log` its line on the request (never lets the log break the server)."""
+        log = self.settings.request_log
+        if log is None:
+            return
+        try:
+            log(request_summary(rec, delivered=delivered))
+        except Exception:
+            self.errors.append(traceback.format_exc())
+
+    def failed(self, trace: str) -> None:
+        self.errors.append(trace)
+        if self.settings.request_log is not None:
+            last = trace.strip().splitlines()[-1] if trace.strip() else "unknown error"
+            try:
+                self.settings.request_log(f"internal error: {last}")
+            except Exception:
+                pass
 
     def error(self, status: int, message: str) -> Reply:
         return error_reply(self.quirks.response_style, status, message)

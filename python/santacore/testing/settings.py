@@ -22,7 +22,8 @@ class ServerSettings:
     """How a `SyncServer` behaves. `quirks`: the profile's (None), some of them overridden (a mapping of `Quirks`
     field names), or a whole `Quirks`. `preflight`: the initial `PreflightSettings` (the server keeps its own
     copy, changeable while it runs). `rules`: wire-format rules served to every machine. `new_cursor`: names the
-    ruledownload cursors (default: random tokens). `with_overrides` changes a few fields by name."""
+    ruledownload cursors (default: random tokens). `request_log` is called with one line per request answered
+    (stage, machine ID, status, what was received or served). `with_overrides` changes a few fields by name."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -36,6 +37,7 @@ class ServerSettings:
     state_db: str | os.PathLike[str] | None = None
     max_body_size: int = DEFAULT_MAX_BODY
     new_cursor: Callable[[], str] | None = None
+    request_log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

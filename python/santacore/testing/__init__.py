@@ -7,7 +7,7 @@ What each module owns:
 * `stages` — what each stage does; `server_state` — the SQLite state; `records` — requests, bundles, replies;
 * `handler` — the HTTP plumbing; `replies` — replies in each profile's style; `wire` — body codecs;
 * `profiles` — `Quirks` and `PreflightSettings`; `faults` — injected faults; `schemas` — request validation;
-* `cli` — `santacore testing serve`.
+* `rule_format` — what a well-formed wire rule is (checks `--rules` files); `cli` — `santacore testing serve`.
 
 May import: the standard library only, and nothing of santacore outside `santacore.testing` — above all not the
 client (`santacore.sync`), so that a client bug cannot hide behind code both sides share.

@@ -299,3 +299,22 @@ def test_serve_help_describes_every_option_for_users() -> None:
     assert "Exit status:" in result.stdout
     for line in ("0  stopped by Ctrl-C or SIGTERM", "1  the server could not start", "2  invalid option"):
         assert line in result.stdout
+
+
+def test_serve_logs_requests_http_server_itself_refuses(client: httpx.Client) -> None:
+    served = Served()
+    try:
+        with socket.create_connection(served.address, timeout=5) as s:
+            s.sendall(b"NOT AN HTTP REQUEST\r\n\r\n")
+            assert b"Error code: 400" in b"".join(iter(lambda: s.recv(4096), b""))  # HTTP/0.9 style: body only
+        assert client.request("OPTIONS", f"{served.base_url}preflight/{MID}").status_code == 501
+        assert client.get(f"{served.base_url}nowhere").status_code == 404
+        body = {**PREFLIGHT, "request_clean_sync": True}
+        assert client.post(f"{served.base_url}preflight/{MID}", json=body).is_success
+    finally:
+        status, err = served.stop()
+    assert status == 0 and "Traceback" not in err
+    assert "request 'NOT AN HTTP REQUEST' status=400 error=\"Bad request version ('REQUEST')\"" in err
+    assert f"OPTIONS /preflight/{MID} status=501" in err
+    assert "GET /nowhere status=404" in err
+    assert f"preflight machine={MID} status=200 sync_type=CLEAN client_mode=MONITOR clean_sync_requested" in err

@@ -96,6 +96,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a malformed request line, an unsupported method): logged, not recorded."""
+        delivered = False
+        try:
+            super().send_error(code, message, explain)
+            delivered = True
+        finally:
+            method, path = getattr(self, "command", None), getattr(self, "path", None)
+            if not method or not path:  # the request line itself was bad
+                method, path = "request", repr(getattr(self, "requestline", ""))
+            error = message or self.responses.get(code, ("",))[0]
+            rec = RecordedRequest(method, path, None, None, {}, b"", status=code, error=error)
+            self.server.backend.answered(rec, delivered=delivered)
+
     def version_string(self) -> str:
         return self.server_version
 

@@ -94,6 +94,8 @@ def _stage_details(stage: str | None, data: dict[str, Any], answer: dict[str, An
         else:
             sync = "sync_type=NORMAL"
         details = [sync, f"client_mode={answer.get('client_mode', 'MONITOR')}"]
+        if data.get("request_clean_sync") is True:
+            details.append("clean_sync_requested")
         if data.get("santa_version"):
             details.append(f"santa_version={data['santa_version']}")
         return details

@@ -818,3 +818,20 @@ def test_serve_cli(client: httpx.Client, tmp_path: Path) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_request_log_and_no_errors_when_a_client_gives_up_and_retries() -> None:
+    lines: list[str] = []
+    with SyncServer(request_log=lines.append) as server:
+        server.add_fault("delay", stage="preflight", delay=0.5)
+        with httpx.Client(timeout=0.1) as impatient, pytest.raises(httpx.TimeoutException):
+            impatient.post(server.url("preflight", MID), json=PREFLIGHT)
+        with httpx.Client(timeout=10) as patient:  # the retry races the first answer
+            assert patient.post(server.url("preflight", MID), json=PREFLIGHT).is_success
+            assert patient.post(server.url("eventupload", MID), json={"events": [EVENT]}).is_success
+        time.sleep(0.6)  # the delayed answer is written to a connection the client closed
+    assert server.errors == []
+    assert f"preflight machine={MID} status=200 sync_type=NORMAL client_mode=MONITOR santa_version=" in lines[0]
+    assert f"eventupload machine={MID} status=200 events_received=1" in lines
+    delayed = [line for line in lines if "fault=delay" in line]  # usually "client disconnected before ..." too
+    assert len(delayed) == 1 and delayed[0].startswith(f"preflight machine={MID} status=200 sync_type=NORMAL")

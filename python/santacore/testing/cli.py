@@ -422,9 +422,9 @@ def serve(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        server.close()  # a second Ctrl-C while it stops only sets `stop` again
         for previous_signal, handler in previous.items():
             signal.signal(previous_signal, handler)
-        server.close()
     for trace in server.errors:  # unexpected exceptions: one line each, the details are for the Python API
         last = trace.strip().splitlines()[-1] if trace.strip() else "unknown error"
         print(f"{PROG}: internal error while serving: {last}", file=sys.stderr)

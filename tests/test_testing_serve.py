@@ -166,6 +166,7 @@ def test_serve_quiet_logs_no_requests(client: httpx.Client) -> None:
         (["--quirk", "nope=1"], "--quirk: unknown quirk 'nope' (known: path_prefix,"),
         (["--quirk", "paginate=3"], "--quirk: paginate=3 does not fit (expected true or false)"),
         (["--quirk", "paginate"], "argument --quirk: expected NAME=VALUE, got 'paginate'"),
+        (["--quirk", "allowed_policies=[[1]]"], "argument --quirk: allowed_policies: a list of plain values expected"),
         (["--enrollment-secret", "s"], "--enrollment-secret: only the zentral profile enrolls machines, not google"),
         (["--profile", "moroz", "--require-xsrf"], "--require-xsrf: the moroz profile has no /xsrf/ route"),
         (["--state-db", "/nonexistent/dir/state.db"], "--state-db /nonexistent/dir/state.db: directory"),

@@ -109,6 +109,8 @@ def _parse_quirk(text: str) -> tuple[str, Any]:
     except ValueError:
         parsed = value
     if isinstance(parsed, list):
+        if any(isinstance(item, list | dict) for item in parsed):
+            raise argparse.ArgumentTypeError(f"{name}: a list of plain values expected, got {value}")
         parsed = frozenset(parsed) if name == "allowed_policies" else tuple(parsed)
     return name, parsed
 

@@ -14,8 +14,8 @@ certificates), `retry` (attempts and sleeps), `settings` (`TransportSettings`, b
   wait expires: httpx's per-operation timeouts are set to it and the body read is cut off at it.
 * XSRF (§2.5): on a 403, a TLS "certificate required" alert or an unparseable response, and only
   while no token is held, ``POST <base>xsrf/<machine_id>`` (empty body, no Content-Type, `xsrf_timeout`),
-  then the request is tried again with the token at once, without the backoff sleep (the retry still
-  counts as an attempt). The token lives as long as the Transport.
+  then the request is tried again with the token (at once: see below; it still counts as an attempt).
+  The token lives as long as the Transport.
 * Reporting: `log` gets one line per failed attempt as it happens; `trace` one `Exchange` per HTTP
   exchange (XSRF included). The transport prints nothing itself.
 
@@ -29,6 +29,8 @@ Where santacore differs from Santa, deliberately:
   silently dropping the pinning the administrator asked for.
 * A machine ID that cannot go verbatim into an HTTP/1.1 request line (empty, non-ASCII, ``/``,
   ``?``, ``#``, whitespace, controls, or the dot segments ``.``/``..``) is refused up front.
+* The retry that follows a successful XSRF fetch is sent at once; Santa's loop sleeps its backoff
+  (4 s) first (§2.4's pseudo-code), which only delays a handshake the token has already fixed.
 * The XSRF request carries the User-Agent and the extra headers (so an authenticating proxy in
   front of the server sees them, as with [N]'s session-wide headers).
 

@@ -6,6 +6,7 @@ sleeps shortened by SANTACORE_SYNC_RETRY_SCALE (a test-only setting, `retry_poli
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -150,6 +151,20 @@ def test_rules_not_applied_are_named_with_the_reason(tmp_path: Path) -> None:
     named = [line for line in done.stderr.splitlines() if line.startswith("Rule not applied:")]
     assert len(named) == 1 and re.match(r"Rule not applied: rule \d of page 1 \(not-a-hash\): \S", named[0]), named
     assert "1 of 2 rules applied (1 not applied, named above)" in done.stdout
+
+
+def test_sync_json_lists_the_rules_not_applied(tmp_path: Path) -> None:
+    bad = {"identifier": "not-a-hash", "rule_type": "BINARY", "policy": "ALLOWLIST"}
+    with SyncServer(rules=[bad]) as srv:
+        config = _config(tmp_path, srv.base_url)
+        done = _santacore("sync", "--config", str(config), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)  # stdout is the JSON document alone; the stage lines went to stderr
+    assert doc["status"] == "success" and doc["rules_received"] == 1 and doc["rules_applied"] == 0
+    [skipped] = doc["rules_not_applied"]
+    assert skipped["page"] == 1 and skipped["index"] == 1 and skipped["identifier"] == "not-a-hash"
+    assert skipped["reason"] and "Rule not applied: rule 1 of page 1 (not-a-hash)" in done.stderr
+    assert "Sync complete" in done.stderr
 
 
 def test_check_upload_reports_the_exchange_when_verbose(

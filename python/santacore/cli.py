@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="one line per HTTP exchange on stderr (method, URL, status, sizes, time); -vv adds the JSON bodies",
     )
+    sync.add_argument(
+        "--json",
+        action="store_true",
+        help="print the outcome as JSON (status, figures, rules not applied and why); stage lines go to stderr",
+    )
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
     clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")

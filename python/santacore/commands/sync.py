@@ -2,17 +2,20 @@
 configured SyncBaseURL, with a line per stage and Santa's exit codes (§1.4).
 
 stdout: a line per stage and the summary. stderr: each failed attempt as it happens (stage, cause, attempt n of
-5, the wait before the next), each rule the client could not apply and why, the final failure once; with `-v`
+5, the wait before the next), each rule the client could not apply and why, the final failure once; `--json`
+puts the stage lines on stderr too and prints the outcome as one JSON document (`result_document`); with `-v`
 one line per HTTP exchange, with `-vv` also the decoded JSON bodies (`exchange_printer`, shared with `syncd`
 and `check --upload`)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from santacore.commands import EXIT_ERROR
 from santacore.config.settings import Config, ConfigError, load_config
@@ -21,7 +24,7 @@ from santacore.sync.context import open_sync_context
 from santacore.sync.host import resolve_machine_id
 from santacore.sync.lock import sync_lock
 from santacore.sync.protocol import SyncType
-from santacore.sync.stages import SyncStatus, full_sync, request_sync_type
+from santacore.sync.stages import SyncResult, SyncStatus, full_sync, request_sync_type
 from santacore.sync.transport import Exchange
 
 _XSSI_PREFIXES = (b")]}'\n", b"])}")
@@ -98,12 +101,29 @@ def sync_settings(args: argparse.Namespace, command: str) -> tuple[Config, str] 
     return config, ident
 
 
+def result_document(result: SyncResult) -> dict[str, Any]:
+    """`sync --json`: the outcome, the figures and the rules not applied (page, position, identifier, reason)."""
+    return {
+        "status": result.status.name.lower(),
+        "exit_code": int(result.status),
+        "error": result.error,
+        "sync_type": result.performed.name.lower() if result.performed is not None else None,
+        "events_uploaded": result.events_uploaded,
+        "events_left": result.events_left,
+        "rules_received": result.rules_received,
+        "rules_processed": result.rules_processed,
+        "rules_applied": result.rules_applied,
+        "rules_not_applied": [dataclasses.asdict(r) for r in result.rules_not_applied],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     settings = sync_settings(args, "sync")
     if isinstance(settings, int):
         return settings
     config, ident = settings
     requested = SyncType.CLEAN_ALL if args.clean_all else SyncType.CLEAN if args.clean else None
+    as_json = bool(getattr(args, "json", False))
     try:
         with sync_lock(config.state_directory):
             if requested is not None:
@@ -111,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             with open_sync_context(
                 config,
                 machine_id=ident,
-                log=print,
+                log=say_err if as_json else print,
                 attempt_log=say_err,
                 warn=say_err,
                 trace=exchange_printer(int(getattr(args, "verbose", 0) or 0)),
@@ -122,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
         return int(SyncStatus.UNKNOWN)
     if result.error:
         print(f"Sync failed: {result.error}", file=sys.stderr)
+    if as_json:
+        json.dump(result_document(result), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return int(result.status)
     print(
         f"Summary: {result.status.name.lower()}; events uploaded {result.events_uploaded}, left {result.events_left}; "
         f"rules received {result.rules_received}, applied {result.rules_applied}"

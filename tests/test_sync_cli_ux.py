@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from santacore.config.settings import load_config
+from santacore.errors import SyncError
 from santacore.sync.context import open_sync_context
 from santacore.sync.retry import RetryPolicy
 from santacore.sync.settings import RETRY_SCALE_ENV, TransportSettings, retry_policy_for
@@ -93,7 +94,7 @@ def test_retry_policy_follows_the_protocol_and_the_test_scale(tmp_path: Path) ->
     assert TransportSettings.from_config(north).retry.stop_on_4xx
     assert [retry_policy_for(google, {}).delays(a) for a in range(2, 6)] == [4, 8, 16, 32]
     assert retry_policy_for(google, {RETRY_SCALE_ENV: "0.5"}).delays(2) == 2
-    with pytest.raises(ValueError, match=RETRY_SCALE_ENV):
+    with pytest.raises(SyncError, match=RETRY_SCALE_ENV):
         retry_policy_for(google, {RETRY_SCALE_ENV: "2"})
 
 

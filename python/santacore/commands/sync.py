@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 trace=exchange_printer(int(getattr(args, "verbose", 0) or 0)),
             ) as ctx:
                 result = full_sync(ctx, state_path=os.fspath(config.sync_state_path))
-    except (SantacoreError, OSError, ValueError) as e:
+    except (SantacoreError, OSError) as e:
         print(f"santacore sync: {e}", file=sys.stderr)
         return int(SyncStatus.UNKNOWN)
     if result.error:

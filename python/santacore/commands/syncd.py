@@ -51,11 +51,7 @@ def run(args: argparse.Namespace) -> int:
         received.append(signum)
 
     trace = exchange_printer(int(getattr(args, "verbose", 0) or 0), _say)
-    try:
-        daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say, trace=trace)
-    except ValueError as e:  # e.g. a bad SANTACORE_SYNC_RETRY_SCALE
-        print(f"santacore syncd: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say, trace=trace)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for wanted in (signal.SIGTERM, signal.SIGINT):

@@ -36,7 +36,7 @@ RETRY_SCALE_ENV: Final = "SANTACORE_SYNC_RETRY_SCALE"
 def retry_policy_for(config: Config, environ: Mapping[str, str] | None = None) -> RetryPolicy:
     """Santa's retry schedule for the configuration's SyncProtocol (§2.4): five attempts, sleeps of 4, 8, 16 and
     32 s; "northpolesec" stops at once on a 4xx other than 408/429, the google variants retry every failure.
-    `SANTACORE_SYNC_RETRY_SCALE` (tests only; a number from 0 to 1) shortens the sleeps; ValueError otherwise."""
+    `SANTACORE_SYNC_RETRY_SCALE` (tests only; a number from 0 to 1) shortens the sleeps; SyncError for anything else."""
     env = os.environ if environ is None else environ
     stop_on_4xx = str(config.sync_protocol.value) == "northpolesec"
     text = env.get(RETRY_SCALE_ENV, "").strip()
@@ -47,7 +47,7 @@ def retry_policy_for(config: Config, environ: Mapping[str, str] | None = None) -
     except ValueError:
         scale = -1.0
     if not 0 <= scale <= 1:
-        raise ValueError(f"{RETRY_SCALE_ENV} must be a number from 0 to 1, got {text!r}")
+        raise SyncError(f"{RETRY_SCALE_ENV} must be a number from 0 to 1, got {text!r}")
     return RetryPolicy(stop_on_4xx=stop_on_4xx, delays=lambda attempt: santa_backoff(attempt) * scale)
 
 

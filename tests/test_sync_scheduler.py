@@ -225,7 +225,11 @@ def test_sigterm_mid_sync_exits_0_with_consistent_state(corpus: Path, tmp_path: 
                 child.kill()
                 child.wait()
         assert child.returncode == 0, (out, err)
-        assert "Received SIGTERM, stopping" in out and "Rule download failed" in out and "Sync daemon stopped" in out
+        assert (
+            "Received SIGTERM, stopping" in out
+            and "Full sync failed: ruledownload" in out
+            and "Sync daemon stopped" in out
+        )
         assert len(srv.requests_for("ruledownload")) == 1 and srv.requests_for("postflight") == []
         assert client.rules() == []
         state = load_state(client.state_path)

@@ -135,7 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a full sync now (santactl sync)",
         description="Preflight, event upload, rule download and postflight against SyncBaseURL. Waits for a "
         "sync already running in this state directory. Exit codes are santactl's: 0 success, 1 preflight "
-        "failed, 3 rule download failed, 6 no SyncBaseURL, 7 no MachineID, 10 unknown.",
+        "failed, 3 rule download failed, 6 no SyncBaseURL, 7 no MachineID, 10 unknown. Each request is tried up to "
+        "5 times, sleeping 4, 8, 16 and 32 s in between (Santa's schedule); every failed attempt is printed on "
+        "stderr as it happens. SyncProtocol google, google-2024.6 and google-json retry every failure (any "
+        "non-200 status, connection, DNS, TLS and timeout errors); northpolesec stops at once on a 4xx other than "
+        "408/429. No network at all stops at once in every variant. A 403 that an XSRF token fixes is retried at "
+        "once, without a sleep. Rules the client cannot apply are named on stderr with the reason.",
+    )
+    sync.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="one line per HTTP exchange on stderr (method, URL, status, sizes, time); -vv adds the JSON bodies",
+    )
+    sync.add_argument(
+        "--json",
+        action="store_true",
+        help="print the outcome as JSON (status, figures, rules not applied and why); stage lines go to stderr",
     )
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
@@ -159,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=15.0,
         metavar="SECONDS",
         help="seconds before the first full sync (default: 15, as Santa)",
+    )
+    syncd_cmd.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="also log one line per HTTP exchange (method, URL, status, sizes, time); -vv adds the JSON bodies",
     )
     syncd_cmd.set_defaults(run="syncd:run")
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands.sync import exchange_printer, say_err
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, file_info
@@ -82,21 +83,22 @@ def run(args: argparse.Namespace) -> int:
             store_events(store, [event])
             print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
             if result.blocked and args.upload:
-                _upload_now(config, store, event)
+                _upload_now(config, store, event, verbosity=int(getattr(args, "verbose", 0) or 0))
     except (SantacoreError, OSError) as e:
         print(f"santacore check: {e}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 
 
-def _upload_now(config: Config, store: EventStore, event: StoredEvent) -> None:
-    """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync."""
+def _upload_now(config: Config, store: EventStore, event: StoredEvent, *, verbosity: int = 0) -> None:
+    """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync. Each failed
+    attempt is printed on stderr; `verbosity` (`-v` count, when the parser has it): the HTTP exchanges too."""
     ident = resolve_machine_id(config)
     if not ident:
         print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)
         return
     with open_sync_context(
-        config, machine_id=ident, events=store, log=lambda line: print(line, file=sys.stderr)
+        config, machine_id=ident, events=store, log=say_err, trace=exchange_printer(verbosity)
     ) as ctx:
         outcome = upload_event_now(ctx, event, UploadBackoff())
     print(f"Immediate upload: {outcome}", file=sys.stderr)

@@ -2,10 +2,12 @@
 
 Runs `SyncDaemon` until SIGTERM or SIGINT: the first full sync `--first-sync-delay` seconds after start (15),
 then one every full-sync interval (the server's, else FullSyncInterval, at least 60 s). One timestamped line per
-stage and outcome goes to stdout. A signal lets the request in flight finish, aborts the rest of that sync cleanly
-and exits 0. `--once`: one full sync after the delay, then exit with its status (§1.4's codes).
+stage, failed attempt and outcome goes to stdout (with `-v` also one per HTTP exchange, `-vv` the JSON
+bodies). A signal lets the request in flight finish, aborts the rest of that sync cleanly and exits 0.
+`--once`: one full sync after the delay, then exit with its status (§1.4's codes).
 
-Arguments (on `args`): `config` (path or None), `once` (bool), `first_sync_delay` (float seconds, >= 0).
+Arguments (on `args`): `config` (path or None), `once` (bool), `first_sync_delay` (float seconds, >= 0),
+`verbose` (count).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK
-from santacore.commands.sync import sync_settings
+from santacore.commands.sync import exchange_printer, sync_settings
 from santacore.errors import SantacoreError
 from santacore.sync.scheduler import DEFAULT_FIRST_SYNC_DELAY, SyncDaemon
 from santacore.sync.stages import SyncStatus
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say)
+    trace = exchange_printer(int(getattr(args, "verbose", 0) or 0), _say)
+    daemon = SyncDaemon(config, machine_id=ident, first_sync_delay=delay, log=_say, trace=trace)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for wanted in (signal.SIGTERM, signal.SIGINT):

@@ -14,7 +14,7 @@ from santacore.santad.events import DEFAULT_VARIANT, Variant
 from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import HostFacts, resolve_machine_id
 from santacore.sync.settings import TransportSettings
-from santacore.sync.transport import Transport
+from santacore.sync.transport import Exchange, Transport
 
 __all__ = ["SyncContext", "config_variant", "open_sync_context"]
 
@@ -36,6 +36,7 @@ class SyncContext:
     variant: Variant = DEFAULT_VARIANT
     log: Callable[[str], None] = _quiet
     clock: Callable[[], float] = time.time
+    warn: Callable[[str], None] | None = None  # what went wrong but did not stop the sync; default: `log`
 
 
 def config_variant(config: Config) -> Variant:
@@ -55,6 +56,9 @@ def open_sync_context(
     facts: HostFacts | None = None,
     variant: Variant | None = None,
     log: Callable[[str], None] = _quiet,
+    attempt_log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+    trace: Callable[[Exchange], None] | None = None,
 ) -> Iterator[SyncContext]:
     """The `SyncContext` for `config`, for the `with` block. What is passed in is used as is and left open; what
     is not is made here (and closed on exit):
@@ -64,6 +68,10 @@ def open_sync_context(
       SyncBaseURL is unset or the TLS material is unusable);
     * `events`, `rules`: the configuration's events.db and rules.db (StoreError, OSError);
     * `facts`: `HostFacts.current()`; `variant`: the configuration's SyncProtocol.
+
+    `log` receives the stage lines, `warn` (default: `log`) what went wrong without stopping the sync (a rule not
+    applied); the transport made here reports each failed attempt to `attempt_log` (default:
+    `log`) and each HTTP exchange to `trace`. A transport passed in keeps its own reporting.
     """
     if transport is not None and settings is not None:
         raise ValueError("pass either a transport or the settings to make one, not both")
@@ -72,7 +80,14 @@ def open_sync_context(
         raise SyncError("Missing MachineID: set MachineID (or MachineIDPlist), or provide /etc/machine-id")
     with ExitStack() as owned:
         if transport is None:
-            transport = owned.enter_context(Transport(settings or TransportSettings.from_config(config), ident))
+            transport = owned.enter_context(
+                Transport(
+                    settings or TransportSettings.from_config(config),
+                    ident,
+                    log=attempt_log if attempt_log is not None else log,
+                    trace=trace,
+                )
+            )
         if events is None:
             events = owned.enter_context(EventStore(config.events_db))
         if rules is None:
@@ -86,4 +101,5 @@ def open_sync_context(
             facts=facts if facts is not None else HostFacts.current(),
             variant=variant if variant is not None else config_variant(config),
             log=log,
+            warn=warn,
         )

@@ -25,6 +25,7 @@ class Reply:
     reason: str
     headers: httpx.Headers
     body: bytes
+    wire_size: int | None = None  # the body's size as received (before decoding), when known
 
 
 class _Oversize(Exception):
@@ -86,9 +87,10 @@ def _size(n: int) -> str:
     return f"{n // mib} MiB" if n and n % mib == 0 else f"{n} bytes"
 
 
-def read_body(response: httpx.Response, host: str, timeout: float, deadline: float, limit: int) -> bytes:
-    """The decoded body of a streamed `response`; AttemptFailed when it is cut short, undecodable, late (past
-    `deadline`, a `time.monotonic()` value) or larger than `limit` bytes (final: never retried)."""
+def read_body(response: httpx.Response, host: str, timeout: float, deadline: float, limit: int) -> tuple[bytes, int]:
+    """The decoded body of a streamed `response` and its size on the wire; AttemptFailed when it is cut short,
+    undecodable, late (past `deadline`, a `time.monotonic()` value) or larger than `limit` bytes (final: never
+    retried)."""
     too_big = AttemptFailed(f"the response from {host} is larger than {_size(limit)} (max_response_bytes)", final=True)
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -120,4 +122,4 @@ def read_body(response: httpx.Response, host: str, timeout: float, deadline: flo
         ) from None
     except HTTPX_ERRORS as exc:
         raise describe(exc, host, timeout, reading_body=True) from None
-    return b"".join(parts)
+    return b"".join(parts), raw_total

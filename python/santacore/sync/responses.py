@@ -120,10 +120,12 @@ class EventUploadResponse:
 
 @dataclass(frozen=True)
 class SkippedRule:
-    """A rule object of a page that was not turned into a `Rule`: its position and why."""
+    """A rule object of a page that was not turned into a `Rule`: its position, its identifier (when it had a
+    non-empty string one) and why."""
 
     index: int
     reason: str
+    identifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,18 @@ def _rules_page(entries: Sequence[Any], cursor: str | None) -> RuleDownloadRespo
         try:
             rules.append(Rule.from_wire(entry))
         except RuleError as e:
-            skipped.append(SkippedRule(i, str(e)))
+            skipped.append(SkippedRule(i, str(e), _identifier_of(entry)))
     return RuleDownloadResponse(tuple(rules), len(entries), tuple(skipped), cursor)
+
+
+def _identifier_of(entry: Any) -> str | None:
+    if not isinstance(entry, Mapping):
+        return None
+    for key in ("identifier", "sha256"):
+        value = entry.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _rule_dict(r: Mapping[str, Any]) -> dict[str, Any]:

@@ -63,11 +63,10 @@ from santacore.sync.host import HostFacts, resolve_machine_id
 from santacore.sync.lock import sync_lock
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
 from santacore.sync.reachability import server_reachable
-from santacore.sync.retry import RetryPolicy
 from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncResult, SyncStatus, full_sync, request_sync_type
 from santacore.sync.state import SyncState, effective_config, load_state
-from santacore.sync.transport import Transport
+from santacore.sync.transport import Exchange, Transport
 from santacore.sync.uploads import UploadOutcome
 
 __all__ = ["DEFAULT_FIRST_SYNC_DELAY", "MAX_ENQUEUED_SYNCS", "SyncDaemon", "TransportFactory"]
@@ -119,7 +118,8 @@ class SyncDaemon:
     `transport_factory(config, machine_id)` makes the Transport (default: one with `TransportSettings.from_config`
     whose retry sleeps end early when the daemon stops). `clock` (seconds, default `time.monotonic`) and `sleep`
     schedule the timer; the default sleep is cut short by `request_sync` and `stop`, an injected one is called with
-    the whole wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome.
+    the whole wait (a test's fake sleep can advance a fake clock). `log` receives one line per stage and outcome, and
+    (default transport) one per failed attempt; `trace`, with the default transport, one `Exchange` per HTTP exchange.
     `backoff` is the dedup cache of immediate uploads (default: a fresh `UploadBackoff`). `machine_id` and
     `variant` default to the configuration's (`resolve_machine_id`, SyncProtocol).
     Raises ValueError when SyncBaseURL or the machine ID is missing."""
@@ -139,6 +139,7 @@ class SyncDaemon:
         backoff: UploadBackoff | None = None,
         reachability_probe: Callable[[], bool] | None = None,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
+        trace: Callable[[Exchange], None] | None = None,
     ) -> None:
         if not config.sync_base_url:
             raise ValueError("Missing SyncBaseURL: the sync daemon has no server to sync with")
@@ -166,6 +167,7 @@ class SyncDaemon:
         self._clock = clock
         self._sleep = sleep
         self._log = log
+        self._trace = trace
         self._lock = threading.Lock()  # guards the queue, the slot count and the lifecycle flags
         self._open_lock = threading.Lock()
         self._queue: deque[_Request] = deque()
@@ -496,4 +498,5 @@ class SyncDaemon:
 
     def _default_transport(self, config: Config, machine_id: str) -> Transport:
         settings = TransportSettings.from_config(config)
-        return Transport(dataclasses.replace(settings, retry=RetryPolicy(sleep=self._retry_sleep)), machine_id)
+        retry = dataclasses.replace(settings.retry, sleep=self._retry_sleep)
+        return Transport(dataclasses.replace(settings, retry=retry), machine_id, log=self._log, trace=self._trace)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,16 +13,42 @@ from typing import TYPE_CHECKING, Final
 
 from santacore._core import __version__
 from santacore.errors import SyncError
-from santacore.sync.retry import RetryPolicy
+from santacore.sync.retry import RetryPolicy, santa_backoff
 from santacore.sync.tls import ClientCert, StrPath
 
 if TYPE_CHECKING:
     from santacore.config.settings import Config
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_USER_AGENT", "TransportSettings"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_USER_AGENT",
+    "RETRY_SCALE_ENV",
+    "TransportSettings",
+    "retry_policy_for",
+]
 
 DEFAULT_USER_AGENT: Final = f"santactl-sync/{__version__}"
 DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+RETRY_SCALE_ENV: Final = "SANTACORE_SYNC_RETRY_SCALE"
+"""For tests only: a factor (0..1) applied to Santa's retry sleeps, e.g. 0.001 turns 4–32 s into 4–32 ms."""
+
+
+def retry_policy_for(config: Config, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+    """Santa's retry schedule for the configuration's SyncProtocol (§2.4): five attempts, sleeps of 4, 8, 16 and
+    32 s; "northpolesec" stops at once on a 4xx other than 408/429, the google variants retry every failure.
+    `SANTACORE_SYNC_RETRY_SCALE` (tests only; a number from 0 to 1) shortens the sleeps; SyncError for anything else."""
+    env = os.environ if environ is None else environ
+    stop_on_4xx = str(config.sync_protocol.value) == "northpolesec"
+    text = env.get(RETRY_SCALE_ENV, "").strip()
+    if not text:
+        return RetryPolicy(stop_on_4xx=stop_on_4xx)
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not 0 <= scale <= 1:
+        raise SyncError(f"{RETRY_SCALE_ENV} must be a number from 0 to 1, got {text!r}")
+    return RetryPolicy(stop_on_4xx=stop_on_4xx, delays=lambda attempt: santa_backoff(attempt) * scale)
 
 
 @dataclass(frozen=True)
@@ -52,8 +79,9 @@ class TransportSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> TransportSettings:
-        """SyncBaseURL, SyncClientContentEncoding, SyncExtraHeaders, ServerAuthRootsFile (else ServerAuthRootsData)
-        and ClientAuthCertificateFile/Password; the rest at Santa's defaults. SyncError when SyncBaseURL is unset."""
+        """SyncBaseURL, SyncClientContentEncoding, SyncExtraHeaders, ServerAuthRootsFile (else ServerAuthRootsData),
+        ClientAuthCertificateFile/Password and the retry policy of SyncProtocol (`retry_policy_for`); the rest at
+        Santa's defaults. SyncError when SyncBaseURL is unset."""
         if not config.sync_base_url:
             raise SyncError("SyncBaseURL is not set: there is no sync server to talk to")
         return cls(
@@ -64,6 +92,7 @@ class TransportSettings:
             ca_data=config.server_auth_roots_data if config.server_auth_roots_file is None else None,
             client_cert=config.client_auth_certificate_file,
             client_cert_password=config.client_auth_certificate_password,
+            retry=retry_policy_for(config),
         )
 
     @property

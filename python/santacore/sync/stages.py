@@ -32,7 +32,7 @@ from santacore.sync.responses import PreflightResponse
 from santacore.sync.state import SERVER_SWITCHES, SyncState, effective_config, load_state, save_state
 from santacore.sync.wire import encode_json
 
-__all__ = ["SyncResult", "SyncStatus", "full_sync", "post", "request_sync_type"]
+__all__ = ["NotApplied", "SyncResult", "SyncStatus", "full_sync", "post", "request_sync_type"]
 
 
 class SyncStatus(IntEnum):
@@ -65,7 +65,23 @@ class SyncResult:
     rules_processed: int = 0
     rules_applied: int = 0
     error: str | None = None
+    rules_not_applied: list[NotApplied] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotApplied:
+    """A downloaded rule the client could not apply: where it was (page and position, from 1), its identifier
+    when it had one, and why."""
+
+    page: int
+    index: int
+    identifier: str | None
+    reason: str
+
+    def describe(self) -> str:
+        what = f"rule {self.index} of page {self.page}" + (f" ({self.identifier})" if self.identifier else "")
+        return f"{what}: {self.reason}"
 
 
 def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
@@ -76,6 +92,13 @@ def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
 def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
     result.log.append(line)
     ctx.log(line)
+
+
+def _fail(result: SyncResult, status: SyncStatus, stage: str, line: str, error: SyncError) -> SyncResult:
+    """The sync's final outcome: kept in the result (`error`, and `log`) for the caller to report once."""
+    result.status, result.error = status, f"{stage}: {error}"
+    result.log.append(line)
+    return result
 
 
 def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
@@ -108,9 +131,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
         )
         preflight = responses.parse_preflight_response(post(ctx, protocol.PREFLIGHT, body), ctx.variant)
     except SyncError as e:
-        result.status, result.error = SyncStatus.PREFLIGHT_FAILED, f"preflight: {e}"
-        _say(ctx, result, f"Preflight failed: {e}")
-        return result
+        return _fail(result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
     performed = responses.performed_sync_type(state.sync_type_required, preflight)
     result.performed = performed
     _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync)")
@@ -122,13 +143,21 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     try:
         rules = _download_rules(ctx, result)
     except SyncError as e:
-        result.status, result.error = SyncStatus.RULE_DOWNLOAD_FAILED, f"ruledownload: {e}"
-        _say(ctx, result, f"Rule download failed: {e}")
-        return result
+        return _fail(result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
     if rules:
         cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
         result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
-    _say(ctx, result, f"Rule download complete: {result.rules_processed} of {result.rules_received} rules applied")
+    for skipped in result.rules_not_applied:
+        line = f"Rule not applied: {skipped.describe()}"
+        result.log.append(line)
+        (ctx.warn or ctx.log)(line)
+    not_applied = len(result.rules_not_applied)
+    _say(
+        ctx,
+        result,
+        f"Rule download complete: {result.rules_processed} of {result.rules_received} rules applied"
+        + (f" ({not_applied} not applied, named above)" if not_applied else ""),
+    )
 
     # 4. postflight: the HTTP outcome is ignored; the preflight settings are applied regardless
     try:
@@ -205,12 +234,15 @@ def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
     rules: list[Rule] = []
     cursor: str | None = None
     seen: set[str] = set()
+    number = 0
     while True:
+        number += 1
         body = protocol.ruledownload_request(cursor, ctx.machine_id, ctx.variant)
         page = responses.parse_ruledownload_response(post(ctx, protocol.RULEDOWNLOAD, body), ctx.variant)
         result.rules_received += page.received
         result.rules_processed += page.processed
         rules.extend(page.rules)
+        result.rules_not_applied.extend(NotApplied(number, s.index + 1, s.identifier, s.reason) for s in page.skipped)
         if not page.cursor:
             return rules
         if page.cursor in seen:  # a server repeating a cursor would page for ever

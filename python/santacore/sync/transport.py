@@ -14,7 +14,10 @@ certificates), `retry` (attempts and sleeps), `settings` (`TransportSettings`, b
   wait expires: httpx's per-operation timeouts are set to it and the body read is cut off at it.
 * XSRF (§2.5): on a 403, a TLS "certificate required" alert or an unparseable response, and only
   while no token is held, ``POST <base>xsrf/<machine_id>`` (empty body, no Content-Type, `xsrf_timeout`),
-  then the request is tried again with the token. The token lives as long as the Transport.
+  then the request is tried again with the token (at once: see below; it still counts as an attempt).
+  The token lives as long as the Transport.
+* Reporting: `log` gets one line per failed attempt as it happens; `trace` one `Exchange` per HTTP
+  exchange (XSRF included). The transport prints nothing itself.
 
 Where santacore differs from Santa, deliberately:
 
@@ -26,6 +29,8 @@ Where santacore differs from Santa, deliberately:
   silently dropping the pinning the administrator asked for.
 * A machine ID that cannot go verbatim into an HTTP/1.1 request line (empty, non-ASCII, ``/``,
   ``?``, ``#``, whitespace, controls, or the dot segments ``.``/``..``) is refused up front.
+* The retry that follows a successful XSRF fetch is sent at once; Santa's loop sleeps its backoff
+  (4 s) first (§2.4's pseudo-code), which only delays a handshake the token has already fixed.
 * The XSRF request carries the User-Agent and the extra headers (so an authenticating proxy in
   front of the server sees them, as with [N]'s session-wide headers).
 
@@ -39,6 +44,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
@@ -61,19 +68,35 @@ from santacore.sync.settings import TransportSettings
 from santacore.sync.tls import ssl_context
 from santacore.sync.xsrf import XSRF_STAGE, XsrfToken
 
-__all__ = ["Transport"]
+__all__ = ["Exchange", "Transport"]
 
 _log = logging.getLogger(__name__)
+
+
+def _quiet(line: str) -> None:
+    pass
 
 
 class Transport:
     """Santa's sync HTTP client for one server and one machine (see the module docstring)."""
 
-    def __init__(self, settings: TransportSettings, machine_id: str, *, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: TransportSettings,
+        machine_id: str,
+        *,
+        client: httpx.Client | None = None,
+        log: Callable[[str], None] | None = None,
+        trace: Callable[[Exchange], None] | None = None,
+    ) -> None:
         """`client`: an httpx.Client to send with (then TLS and proxy are the client's, so `settings` must leave
-        them at their defaults; it is not closed here). Bad settings raise ValueError; unusable TLS material
-        raises SyncError."""
+        them at their defaults; it is not closed here). `log` receives one line per failed attempt, as it happens
+        (stage, cause, attempt n of N, what happens next); `trace` one `Exchange` per HTTP exchange. Both may be
+        set later as attributes; the transport itself prints nothing. Bad settings raise ValueError; unusable TLS
+        material raises SyncError."""
         self.settings = settings
+        self.log: Callable[[str], None] = log or _quiet
+        self.trace: Callable[[Exchange], None] | None = trace
         self._base = BaseURL.parse(settings.base_url)
         check_machine_id(machine_id)
         self.machine_id = machine_id
@@ -139,37 +162,52 @@ class Transport:
         if self._closed:
             raise SyncError("the transport has been closed", stage=stage)
         url = self.url(stage)
-        content, encoding = compress_body(bytes(body), self.content_encoding)
+        raw = bytes(body)
+        content, encoding = compress_body(raw, self.content_encoding)
         policy = self.settings.retry
         status: int | None = None
         reason = ""
         failure = ""
+        wait_first = False
         for attempt in range(1, policy.attempts + 1):
-            if attempt >= 2:
+            if attempt >= 2 and wait_first:
                 policy.sleep(policy.delays(attempt))
+            wait_first = True
             _log.debug("%s: performing request, attempt %d (of %d maximum)", stage, attempt, policy.attempts)
             sent_token = self._xsrf.header
             headers = self._headers(content_type=True, encoding=encoding, token=sent_token)
             try:
-                reply = self._perform(url, content, headers, self.settings.timeout, with_body=True)
+                reply = self._perform(url, content, headers, self.settings.timeout, with_body=True, sent=raw)
             except AttemptFailed as exc:
                 status, failure = None, exc.message
                 _log.debug("%s: attempt %d failed: %s", stage, attempt, failure)
                 if exc.final:
+                    self._say_attempt(stage, attempt, failure, "not retried")
                     raise SyncError(failure, stage=stage) from None
                 if exc.no_network:
+                    self._say_attempt(stage, attempt, failure, "not retried: no network")
                     break  # Santa: retrying without a network is pointless
                 xsrf_trigger = exc.xsrf_trigger
             else:
                 if reply.status == 200:
                     return reply.body
                 status, reason = reply.status, reply.reason
+                failure = f"HTTP {status} {reason}".rstrip()
                 _log.debug("%s: attempt %d: HTTP %d %s", stage, attempt, status, reason)
                 xsrf_trigger = status == 403
             if xsrf_trigger and self._xsrf.fetch(sent_token, self._xsrf_exchange):
-                continue
+                # §2.5: the token is the fix, so the request goes again at once, without the backoff sleep.
+                if attempt < policy.attempts:
+                    self._say_attempt(stage, attempt, failure, "got an XSRF token, retrying at once")
+                    wait_first = False
+                    continue
             if status is not None and policy.gives_up_on(status):
+                self._say_attempt(stage, attempt, failure, "not retried (SyncProtocol northpolesec stops on this 4xx)")
                 break
+            if attempt < policy.attempts:
+                self._say_attempt(stage, attempt, failure, f"retrying in {policy.delays(attempt + 1):g} s")
+            else:
+                self._say_attempt(stage, attempt, failure, "giving up")
         if status is not None:
             raise SyncHTTPError(f"HTTP Response: {status} {reason}".rstrip(), stage=stage, status=status)
         raise SyncError(failure, stage=stage)
@@ -193,6 +231,9 @@ class Transport:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _say_attempt(self, stage: str, attempt: int, failure: str, then: str) -> None:
+        self.log(f"{stage}: attempt {attempt} of {self.settings.retry.attempts} failed: {failure}; {then}")
+
     def _headers(self, *, content_type: bool, encoding: str | None, token: Header | None) -> list[Header]:
         return request_headers(
             self.settings.user_agent, self._extra_headers, content_type=content_type, encoding=encoding, token=token
@@ -202,8 +243,42 @@ class Transport:
         headers = self._headers(content_type=False, encoding=None, token=None)
         return self._perform(self.url(XSRF_STAGE), b"", headers, self.settings.xsrf_timeout, with_body=False)
 
-    def _perform(self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool) -> Reply:
-        """One HTTP exchange with one deadline; raises AttemptFailed for transport failures."""
+    def _perform(
+        self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool, sent: bytes = b""
+    ) -> Reply:
+        """One HTTP exchange with one deadline; raises AttemptFailed for transport failures. Each exchange, failed
+        or not, is reported to `trace` (when set)."""
+        started = time.monotonic()
+        reply: Reply | None = None
+        error: str | None = None
+        try:
+            reply = self._exchange(url, content, headers, timeout, with_body=with_body)
+            return reply
+        except AttemptFailed as exc:
+            error = exc.message
+            raise
+        finally:
+            if self.trace is not None:
+                self.trace(
+                    Exchange(
+                        method="POST",
+                        url=url,
+                        status=reply.status if reply else None,
+                        reason=reply.reason if reply else "",
+                        error=error,
+                        request_size=len(sent),
+                        request_wire_size=len(content),
+                        request_encoding=_header(headers, b"content-encoding"),
+                        response_size=len(reply.body) if reply and reply.wire_size is not None else None,
+                        response_wire_size=_response_wire_size(reply),
+                        response_encoding=reply.headers.get("Content-Encoding") if reply else None,
+                        elapsed_ms=(time.monotonic() - started) * 1000.0,
+                        request_body=sent,
+                        response_body=reply.body if reply else b"",
+                    )
+                )
+
+    def _exchange(self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool) -> Reply:
         host = self._base.origin.netloc.decode("ascii")
         deadline = time.monotonic() + timeout
         request = self._client.build_request(
@@ -217,12 +292,50 @@ class Transport:
         try:
             status = response.status_code
             reason = reason_phrase(status, response.reason_phrase)
-            body = b""
+            body, wire = b"", None
             if status == 200 and with_body:
-                body = read_body(response, host, timeout, deadline, self.settings.max_response_bytes)
-            return Reply(status, reason, response.headers, body)
+                body, wire = read_body(response, host, timeout, deadline, self.settings.max_response_bytes)
+            return Reply(status, reason, response.headers, body, wire)
         finally:
             try:
                 response.close()
             except HTTPX_ERRORS:
                 pass
+
+
+def _header(headers: list[Header], name: bytes) -> str | None:
+    return next((value.decode("latin-1") for key, value in headers if key.lower() == name), None)
+
+
+def _response_wire_size(reply: Reply | None) -> int | None:
+    if reply is None:
+        return None
+    if reply.wire_size is not None:
+        return reply.wire_size
+    declared = reply.headers.get("Content-Length", "")
+    return int(declared) if declared.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP exchange as `Transport.trace` sees it: what went out, what came back, how long it took.
+
+    Sizes are in bytes; `request_size` before compression and `request_wire_size` as sent; `response_wire_size`
+    as received (the Content-Length when the body was not read) and `response_size` decoded (None when not read).
+    `status` is None when the exchange failed (`error` says why). The bodies are the uncompressed request and the
+    decoded response (empty when not read)."""
+
+    method: str
+    url: str
+    status: int | None
+    reason: str
+    error: str | None
+    request_size: int
+    request_wire_size: int
+    request_encoding: str | None
+    response_size: int | None
+    response_wire_size: int | None
+    response_encoding: str | None
+    elapsed_ms: float
+    request_body: bytes
+    response_body: bytes

@@ -169,3 +169,43 @@ def test_sync_without_machine_id_exits_7(
 def test_sync_exit_codes_in_the_help() -> None:
     done = subprocess.run([sys.executable, "-m", "santacore", "sync", "--help"], capture_output=True, text=True)
     assert "6 no SyncBaseURL, 7 no MachineID" in " ".join(done.stdout.split())
+
+
+# --- usage errors: named, with the command's own usage, exit 2 ----------------------------------------
+
+
+def _santacore(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "santacore", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_unknown_top_level_option_is_named() -> None:
+    done = _santacore("--bogus")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("usage: santacore [-h]")
+    assert done.stderr.endswith("santacore: error: unrecognized arguments: --bogus\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "message"),
+    [
+        (("check", "--bogus", "x"), "santacore check", "unrecognized arguments: --bogus"),
+        (("config", "show", "--bogus"), "santacore config show", "unrecognized arguments: --bogus"),
+        (("fileinfo", "x", "--bogus"), "santacore fileinfo", "unrecognized arguments: --bogus"),
+        (("check", "--upload", "x"), "santacore check", "--upload uploads the recorded event and needs --record"),
+        (("bundleinfo", "--blake3", str(EXAMPLE_APP)), "santacore bundleinfo", "--blake3 needs --json"),
+        (("eventupload", "--json", "x"), "santacore eventupload", "--json prints the upload body and needs --dry-run"),
+        (("rule", "--clean", "--list"), "santacore rule", "--clean and --clean-all go with --import FILE"),
+    ],
+)
+def test_usage_errors_show_the_commands_usage(args: tuple[str, ...], usage: str, message: str) -> None:
+    done = _santacore(*args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"usage: {usage} ")
+    assert f"{usage}: error: {message}" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["bundleinfo", "fileinfo", "rule", "check", "eventupload", "sync"])
+def test_every_command_documents_its_exit_status(command: str) -> None:
+    done = _santacore(command, "--help")
+    assert done.returncode == 0
+    assert "Exit status" in done.stdout or "Exit codes" in done.stdout

@@ -27,6 +27,9 @@ from santacore.sync.host import resolve_machine_id
 from santacore.sync.in_force import load_config_in_force
 from santacore.sync.uploads import upload_event_now
 
+EXIT_BLOCKED = 3
+"""`check`'s status when santad would block PATH (0: allowed; 1: error; 2 is argparse's usage error)."""
+
 
 def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str, Any]:
     return {
@@ -68,14 +71,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'Reason':<9}: {result.explanation}")
         if result.would_block_in_lockdown:
             print("Note     : allowed only because of MONITOR mode; LOCKDOWN would block it (BLOCK_UNKNOWN).")
+    decided = EXIT_OK if result.allowed else EXIT_BLOCKED
     if not args.record:
-        return EXIT_OK
+        return decided
     if not settings.creates_event(result):
         print("Not recorded: santad creates no event for this decision.", file=sys.stderr)
-        return EXIT_OK
+        return decided
     if not config.sync_base_url:
         print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)
-        return EXIT_OK
+        return decided
     event = execution_event(fi, result.decision, context=ExecutionContext.current())
     try:
         with EventStore(config.events_db) as store:
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     except (SantacoreError, OSError) as e:
         print(f"santacore check: {e}", file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_OK
+    return decided
 
 
 def _upload_now(config: Config, store: EventStore, event: StoredEvent) -> None:

@@ -209,3 +209,33 @@ def test_every_command_documents_its_exit_status(command: str) -> None:
     done = _santacore(command, "--help")
     assert done.returncode == 0
     assert "Exit status" in done.stdout or "Exit codes" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("bundleinfo",), ("fileinfo",), ("rule",), ("check",), ("eventupload",), ("config", "show"), ("config", "import")],
+)
+def test_readme_usage_lists_every_option(command: tuple[str, ...]) -> None:
+    """The usage blocks of the README name every option the command has."""
+    import re
+
+    from santacore.cli import _command_parser, build_parser
+
+    blocks = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", (REPO_ROOT / "README.md").read_text(encoding="utf-8"), re.S))
+    usage: list[str] = []  # each `santacore COMMAND` line with its indented continuation lines
+    within = False
+    for line in blocks.split("\n"):
+        if line.startswith("santacore "):
+            within = line.startswith("santacore " + " ".join(command) + " ")
+        elif not line.startswith(" "):
+            within = False
+        if within:
+            usage.append(line)
+    options = {
+        option
+        for action in _command_parser(build_parser(), command)._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    missing = sorted(o for o in options if not any(o in line for line in usage))
+    assert not missing, f"README usage of santacore {' '.join(command)} lacks {missing}"

@@ -21,7 +21,9 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="santacore", description="Santa's identifiers and sync, from the files alone."
+        prog="santacore",
+        description="Santa's identifiers and sync, from the files alone.",
+        epilog="Each command's --help ends with its exit status; 2 is always a usage error.",
     )
     parser.add_argument("--version", action="version", version=f"santacore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -239,3 +239,23 @@ def test_readme_usage_lists_every_option(command: tuple[str, ...]) -> None:
     }
     missing = sorted(o for o in options if not any(o in line for line in usage))
     assert not missing, f"README usage of santacore {' '.join(command)} lacks {missing}"
+
+
+def test_symlink_loop_is_named_not_reported_missing(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    done = _santacore("bundleinfo", str(tmp_path / "a"))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"santacore bundleinfo: {tmp_path / 'a'}: Too many levels of symbolic links\n"
+
+
+def test_state_directory_that_cannot_be_made_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    state = tmp_path / "file" / "state"
+    config = tmp_path / "santacore.toml"
+    config.write_text(f'StateDirectory = "{state}"\n', encoding="utf-8")
+    for args in (("rule", "--list"), ("check", str(EXAMPLE_APP)), ("config", "show")):
+        done = _santacore(*args, "--config", str(config))
+        assert (done.returncode, done.stdout) == (1, ""), args
+        assert f"StateDirectory {state} cannot be used: {state}" in done.stderr, args
+        assert "Not a directory" in done.stderr, args

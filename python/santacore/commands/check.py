@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands import EXIT_ERROR, EXIT_OK, config_if_readable, error_text
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, file_info
@@ -49,6 +49,7 @@ def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
+    config: Config | None = None
     try:
         # santad decides with the settings the last sync applied on top of the local ones (§3.4).
         config = load_config_in_force(args.config).config
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         with RuleStore(config.rules_db) as rules:
             result = decide_for_file(fi, rules, settings)
     except (SantacoreError, OSError) as e:  # ConfigError, FileInfoError, StoreError, RuleError (StaticRules)
-        print(f"santacore check: {e}", file=sys.stderr)
+        print(f"santacore check: {error_text(e, config or config_if_readable(args.config))}", file=sys.stderr)
         return EXIT_ERROR
     doc = _document(fi, result, config)
     if args.json:
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             if result.blocked and args.upload:
                 _upload_now(config, store, event)
     except (SantacoreError, OSError) as e:
-        print(f"santacore check: {e}", file=sys.stderr)
+        print(f"santacore check: {error_text(e, config)}", file=sys.stderr)
         return EXIT_ERROR
     return decided
 

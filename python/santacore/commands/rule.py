@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from santacore.commands import EXIT_ERROR, EXIT_OK, load_config_or_say_why
+from santacore.commands import EXIT_ERROR, EXIT_OK, error_text, load_config_or_say_why
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfoError, file_info
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{what}: {e}", file=sys.stderr)
         return EXIT_ERROR
     except (SantacoreError, OSError) as e:
-        print(f"santacore rule: {e}", file=sys.stderr)
+        print(f"santacore rule: {error_text(e, config)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +261,39 @@ def test_state_directory_that_cannot_be_made_names_the_key(tmp_path: Path) -> No
         assert (done.returncode, done.stdout) == (1, ""), args
         assert f"StateDirectory {state} cannot be used: {state}" in done.stderr, args
         assert "Not a directory" in done.stderr, args
+
+
+class _FakeProgress:
+    """Counters a test moves by hand, in place of the core's Progress."""
+
+    def __init__(self) -> None:
+        self.files_examined = self.binaries_found = self.bytes_found = self.bytes_hashed = 0
+        self.walk_finished = self.finished = False
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_spinner_then_a_bar_of_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While walking: a spinner and counters; once the executables are known: bytes of their total."""
+    from santacore.commands import progress as module
+
+    terminal = _Terminal()
+    monkeypatch.setattr(module, "Progress", _FakeProgress)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    seen: list[str] = []
+
+    def work(p: Any) -> str:
+        p.files_examined, p.binaries_found, p.bytes_hashed = 120, 3, 1_000_000
+        time.sleep(0.4)
+        seen.append(terminal.getvalue())
+        p.walk_finished, p.bytes_found, p.bytes_hashed = True, 10_000_000, 5_000_000
+        time.sleep(0.4)
+        return "done"
+
+    assert module.with_progress(work) == "done"
+    walking, drawn = seen[0], terminal.getvalue()
+    assert "120 files, 3 executables (walking)" in walking and "/10.0" not in walking
+    assert "120 files, 3 executables, hashing" in drawn and "5.0/10.0" in drawn

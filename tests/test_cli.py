@@ -197,6 +197,8 @@ def test_unknown_top_level_option_is_named() -> None:
         (("bundleinfo", "--blake3", str(EXAMPLE_APP)), "santacore bundleinfo", "--blake3 needs --json"),
         (("eventupload", "--json", "x"), "santacore eventupload", "--json prints the upload body and needs --dry-run"),
         (("rule", "--clean", "--list"), "santacore rule", "--clean and --clean-all go with --import FILE"),
+        (("rule", "--check", "--json", "--identifier", "x"), "santacore rule", "--json goes with --list"),
+        (("fileinfo", "--json", "--key", "Rule", "x"), "santacore fileinfo", "--key chooses lines of the text output"),
     ],
 )
 def test_usage_errors_show_the_commands_usage(args: tuple[str, ...], usage: str, message: str) -> None:

@@ -271,6 +271,10 @@ def _check_combinations(args: argparse.Namespace, usage: argparse.ArgumentParser
         usage.error("--blake3 needs --json (the text output is santactl's, which has no BLAKE3)")
     if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
         usage.error("--clean and --clean-all go with --import FILE")
+    if args.command == "rule" and args.json and not args.list:
+        usage.error("--json goes with --list")
+    if args.command == "fileinfo" and args.json and args.key:
+        usage.error("--key chooses lines of the text output; --json prints every field")
     if args.command == "rule" and args.clean and args.clean_all:
         usage.error("choose one of --clean and --clean-all")
 

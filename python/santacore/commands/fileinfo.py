@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands import EXIT_ERROR, EXIT_OK, error_text
 from santacore.errors import SantacoreError
 from santacore.identity import report
 from santacore.identity.fileinfo import FileInfoError, file_info
@@ -90,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
                     info = file_info(path, host=args.host, arch=args.arch)
                     rule = lookup[0](info) if lookup is not None else None
                 except (FileInfoError, OSError, SantacoreError) as e:
-                    print(str(e) if isinstance(e, FileInfoError) else f"{path}: {e}", file=sys.stderr)
+                    if isinstance(e, FileInfoError):
+                        why = str(e)  # santactl's own words
+                    elif isinstance(e, OSError) and e.filename:
+                        why = error_text(e)  # path: reason
+                    else:
+                        why = f"{path}: {e}"
+                    print(why, file=sys.stderr)
                     failed = True
                     continue
                 if args.json:

@@ -81,7 +81,12 @@ pub struct TreeHash {
 pub struct Progress {
     pub files_examined: AtomicU64,
     pub binaries_found: AtomicU64,
+    /// The sizes of the executables found so far: what `bytes_hashed` will reach.
+    pub bytes_found: AtomicU64,
     pub bytes_hashed: AtomicU64,
+    /// The walk has ended, so `binaries_found` and `bytes_found` are final (seen by the next
+    /// read of a file being hashed, and at the latest when the whole hash finishes).
+    pub walk_finished: AtomicBool,
     pub finished: AtomicBool,
 }
 
@@ -182,6 +187,7 @@ pub fn hash_tree(root: &Path, opts: HashOptions, progress: Option<&Progress>) ->
     let bundle_hash = super_hash(&unique);
     let finished = Instant::now();
     let hash_millis = millis(started, finished);
+    run.progress.walk_finished.store(true, Relaxed);
     run.progress.finished.store(true, Relaxed);
 
     let hashing_millis = match (
@@ -249,6 +255,7 @@ impl Run<'_> {
             Sniffed::Executable(c) => {
                 self.macho_files.fetch_add(1, Relaxed);
                 self.progress.binaries_found.fetch_add(1, Relaxed);
+                self.progress.bytes_found.fetch_add(c.identity.size, Relaxed);
                 lock(&self.queue).push(Queued(c));
                 scope.spawn(move |_| self.hash_largest_queued());
             }
@@ -263,7 +270,7 @@ impl Run<'_> {
             return;
         };
         let _ = self.first_hash_started.get_or_init(Instant::now);
-        let outcome = hash_candidate(candidate, self.blake3, self.progress);
+        let outcome = hash_candidate(candidate, self.blake3, self.progress, &self.counters.finished);
         lock(&self.hashed).push(outcome);
         let ended = Instant::now();
         let mut last = lock(&self.last_hash_ended);
@@ -439,6 +446,7 @@ fn hash_candidate(
     c: Candidate,
     want_blake3: bool,
     progress: &Progress,
+    walk_ended: &OnceLock<Instant>,
 ) -> std::result::Result<BinaryFile, SkippedPath> {
     let skipped = |reason: String| SkippedPath {
         path: c.path.clone(),
@@ -459,6 +467,9 @@ fn hash_candidate(
     let size = c.identity.size;
     let digests = match hash_file(&file, size, want_blake3, |n| {
         progress.bytes_hashed.fetch_add(n, Relaxed);
+        if walk_ended.get().is_some() {
+            progress.walk_finished.store(true, Relaxed);
+        }
     }) {
         Ok(d) => d,
         Err(HashFailure::Truncated { expected }) => {
@@ -623,7 +634,8 @@ mod tests {
         assert_eq!(progress.files_examined.load(Relaxed), 3);
         assert_eq!(progress.binaries_found.load(Relaxed), 2);
         assert_eq!(progress.bytes_hashed.load(Relaxed), tree.stats.bytes_hashed);
-        assert!(progress.finished.load(Relaxed));
+        assert_eq!(progress.bytes_found.load(Relaxed), tree.stats.bytes_hashed);
+        assert!(progress.walk_finished.load(Relaxed) && progress.finished.load(Relaxed));
     }
 
     #[test]

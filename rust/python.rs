@@ -209,8 +209,16 @@ impl Progress {
         self.0.binaries_found.load(Relaxed)
     }
     #[getter]
+    fn bytes_found(&self) -> u64 {
+        self.0.bytes_found.load(Relaxed)
+    }
+    #[getter]
     fn bytes_hashed(&self) -> u64 {
         self.0.bytes_hashed.load(Relaxed)
+    }
+    #[getter]
+    fn walk_finished(&self) -> bool {
+        self.0.walk_finished.load(Relaxed)
     }
     #[getter]
     fn finished(&self) -> bool {

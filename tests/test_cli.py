@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,131 @@ def test_sync_without_machine_id_exits_7(
 def test_sync_exit_codes_in_the_help() -> None:
     done = subprocess.run([sys.executable, "-m", "santacore", "sync", "--help"], capture_output=True, text=True)
     assert "6 no SyncBaseURL, 7 no MachineID" in " ".join(done.stdout.split())
+
+
+# --- usage errors: named, with the command's own usage, exit 2 ----------------------------------------
+
+
+def _santacore(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "santacore", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_unknown_top_level_option_is_named() -> None:
+    done = _santacore("--bogus")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("usage: santacore [-h]")
+    assert done.stderr.endswith("santacore: error: unrecognized arguments: --bogus\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "message"),
+    [
+        (("check", "--bogus", "x"), "santacore check", "unrecognized arguments: --bogus"),
+        (("config", "show", "--bogus"), "santacore config show", "unrecognized arguments: --bogus"),
+        (("fileinfo", "x", "--bogus"), "santacore fileinfo", "unrecognized arguments: --bogus"),
+        (("check", "--upload", "x"), "santacore check", "--upload uploads the recorded event and needs --record"),
+        (("bundleinfo", "--blake3", str(EXAMPLE_APP)), "santacore bundleinfo", "--blake3 needs --json"),
+        (("eventupload", "--json", "x"), "santacore eventupload", "--json prints the upload body and needs --dry-run"),
+        (("rule", "--clean", "--list"), "santacore rule", "--clean and --clean-all go with --import FILE"),
+        (("rule", "--check", "--json", "--identifier", "x"), "santacore rule", "--json goes with --list"),
+        (("fileinfo", "--json", "--key", "Rule", "x"), "santacore fileinfo", "--key chooses lines of the text output"),
+    ],
+)
+def test_usage_errors_show_the_commands_usage(args: tuple[str, ...], usage: str, message: str) -> None:
+    done = _santacore(*args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"usage: {usage} ")
+    assert f"{usage}: error: {message}" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["bundleinfo", "fileinfo", "rule", "check", "eventupload", "sync"])
+def test_every_command_documents_its_exit_status(command: str) -> None:
+    done = _santacore(command, "--help")
+    assert done.returncode == 0
+    assert "Exit status" in done.stdout or "Exit codes" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("bundleinfo",), ("fileinfo",), ("rule",), ("check",), ("eventupload",), ("config", "show"), ("config", "import")],
+)
+def test_readme_usage_lists_every_option(command: tuple[str, ...]) -> None:
+    """The usage blocks of the README name every option the command has."""
+    import re
+
+    from santacore.cli import _command_parser, build_parser
+
+    blocks = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", (REPO_ROOT / "README.md").read_text(encoding="utf-8"), re.S))
+    usage: list[str] = []  # each `santacore COMMAND` line with its indented continuation lines
+    within = False
+    for line in blocks.split("\n"):
+        if line.startswith("santacore "):
+            within = line.startswith("santacore " + " ".join(command) + " ")
+        elif not line.startswith(" "):
+            within = False
+        if within:
+            usage.append(line)
+    options = {
+        option
+        for action in _command_parser(build_parser(), command)._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    missing = sorted(o for o in options if not any(o in line for line in usage))
+    assert not missing, f"README usage of santacore {' '.join(command)} lacks {missing}"
+
+
+def test_symlink_loop_is_named_not_reported_missing(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    done = _santacore("bundleinfo", str(tmp_path / "a"))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"santacore bundleinfo: {tmp_path / 'a'}: Too many levels of symbolic links\n"
+
+
+def test_state_directory_that_cannot_be_made_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    state = tmp_path / "file" / "state"
+    config = tmp_path / "santacore.toml"
+    config.write_text(f'StateDirectory = "{state}"\n', encoding="utf-8")
+    for args in (("rule", "--list"), ("check", str(EXAMPLE_APP)), ("config", "show")):
+        done = _santacore(*args, "--config", str(config))
+        assert (done.returncode, done.stdout) == (1, ""), args
+        assert f"StateDirectory {state} cannot be used: {state}" in done.stderr, args
+        assert "Not a directory" in done.stderr, args
+
+
+class _FakeProgress:
+    """Counters a test moves by hand, in place of the core's Progress."""
+
+    def __init__(self) -> None:
+        self.files_examined = self.binaries_found = self.bytes_found = self.bytes_hashed = 0
+        self.walk_finished = self.finished = False
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_spinner_then_a_bar_of_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While walking: a spinner and counters; once the executables are known: bytes of their total."""
+    from santacore.commands import progress as module
+
+    terminal = _Terminal()
+    monkeypatch.setattr(module, "Progress", _FakeProgress)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    seen: list[str] = []
+
+    def work(p: Any) -> str:
+        p.files_examined, p.binaries_found, p.bytes_hashed = 120, 3, 1_000_000
+        time.sleep(0.4)
+        seen.append(terminal.getvalue())
+        p.walk_finished, p.bytes_found, p.bytes_hashed = True, 10_000_000, 5_000_000
+        time.sleep(0.4)
+        return "done"
+
+    assert module.with_progress(work) == "done"
+    walking, drawn = seen[0], terminal.getvalue()
+    assert "120 files, 3 executables (walking)" in walking and "/10.0" not in walking
+    assert "120 files, 3 executables, hashing" in drawn and "5.0/10.0" in drawn

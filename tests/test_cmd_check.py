@@ -89,8 +89,8 @@ class Env:
 
     def decide(self, path: Path | str, **config: Any) -> dict[str, Any]:
         rc, out, err = self.check(path, "--json", **config)
-        assert rc == 0, err
         doc: dict[str, Any] = json.loads(out)
+        assert rc == (0 if doc["allowed"] else 3), err  # the exit status a script branches on
         return doc
 
     def rules(self) -> list[Rule]:
@@ -135,7 +135,7 @@ def test_lockdown_blocks_unknown(corpus: Path, manifest: dict[str, Any], env: En
     path = corpus / BINARYRULES / "goodbinary"
     fi = file_info(path)
     rc, out, err = env.check(path, ClientMode=LOCKDOWN)
-    assert (rc, err) == (0, "")
+    assert (rc, err) == (3, "")  # blocked
     assert _text(out) == {
         "Path": fi.path,
         "Mode": "LOCKDOWN",
@@ -208,7 +208,7 @@ def test_rules_decide(corpus: Path, env: Env, file: str, flags: tuple[str, ...],
     label = {"ALLOW": "Allowed", "BLOCK": "Blocked"}[decision.split("_")[0]]
     assert doc["rule_text"] == f"{label} ({RuleType[decision.split('_', 1)[1]].label})"
     rc, out, _ = env.check(path, ClientMode=mode)
-    assert rc == 0
+    assert rc == (0 if decision.startswith("ALLOW") else 3)
     fields = _text(out)
     assert fields["Decision"] == decision
     assert fields["Rule"] == f"{doc['rule_text']} ({rule.identifier})"
@@ -288,7 +288,7 @@ def test_silent_block(corpus: Path, env: Env) -> None:
     path = corpus / BINARYRULES / "badbinary"
     env.rule("--silent-block", "--path", str(path), "--message", "quietly no")
     rc, out, _ = env.check(path)
-    assert rc == 0
+    assert rc == 3
     fields = _text(out)
     assert fields["Decision"] == "BLOCK_BINARY (silent)"
     assert fields["Rule"].startswith("Blocked (Binary, Silent) (")
@@ -435,7 +435,7 @@ def test_record_stores_one_event(corpus: Path, manifest: dict[str, Any], env: En
     before = time.time()
     rc, out, err = env.check(path, "--record", ClientMode=LOCKDOWN, SyncBaseURL=SYNC_URL)
     after = time.time()
-    assert rc == 0 and _text(out)["Decision"] == "BLOCK_UNKNOWN"
+    assert rc == 3 and _text(out)["Decision"] == "BLOCK_UNKNOWN"
     row, event = _one_event(env)
     assert err == f"Recorded event {row.idx} (BLOCK_UNKNOWN) in {env.events_db}\n"
     assert row.unique_id == sha
@@ -459,7 +459,7 @@ def test_record_development_signed_drops_team_and_signing_id(corpus: Path, env: 
     path = corpus / BINARYRULES / "allowed_teamid"
     fi = file_info(path)
     assert fi.signing_status == "development" and fi.team_id
-    assert env.check(path, "--record", ClientMode=LOCKDOWN, SyncBaseURL=SYNC_URL)[0] == 0
+    assert env.check(path, "--record", ClientMode=LOCKDOWN, SyncBaseURL=SYNC_URL)[0] == 3
     _, event = _one_event(env)
     assert (event.decision.value, event.team_id, event.signing_id) == ("BLOCK_UNKNOWN", None, None)
     assert [c.sha256 for c in event.signing_chain] == [c.sha256 for c in fi.signing_chain]
@@ -469,7 +469,7 @@ def test_record_a_blocking_rule(corpus: Path, env: Env) -> None:
     path = corpus / BINARYRULES / "badbinary"
     env.rule("--block", "--path", str(path))
     rc, _, err = env.check(path, "--record", "--json", ClientMode=MONITOR, SyncBaseURL=SYNC_URL)
-    assert rc == 0
+    assert rc == 3
     row, event = _one_event(env)
     assert err == f"Recorded event {row.idx} (BLOCK_BINARY) in {env.events_db}\n"
     assert (event.decision.value, event.file_sha256) == ("BLOCK_BINARY", file_info(path).sha256)
@@ -522,21 +522,21 @@ def test_record_other_allows_only_with_enable_all_event_upload(
 def test_record_nothing_without_sync_base_url(corpus: Path, env: Env, mode: int) -> None:
     path = corpus / BINARYRULES / "goodbinary"
     rc, out, err = env.check(path, "--record", ClientMode=mode, EnableAllEventUpload=True)
-    assert (rc, err) == (0, NO_SYNC)
+    assert (rc, err) == (0 if mode == MONITOR else 3, NO_SYNC)
     assert _text(out)["Decision"] in ("ALLOW_UNKNOWN", "BLOCK_UNKNOWN")
     assert not env.events_db.exists()
 
 
 def test_no_record_without_the_flag(corpus: Path, env: Env) -> None:
     rc, _, err = env.check(corpus / BINARYRULES / "goodbinary", ClientMode=LOCKDOWN, SyncBaseURL=SYNC_URL)
-    assert (rc, err) == (0, "")
+    assert (rc, err) == (3, "")
     assert not env.events_db.exists()
 
 
 def test_record_twice_stores_two_events(corpus: Path, env: Env) -> None:
     path = corpus / BINARYRULES / "badbinary"
     for _ in range(2):
-        assert env.check(path, "--record", ClientMode=LOCKDOWN, SyncBaseURL=SYNC_URL)[0] == 0
+        assert env.check(path, "--record", ClientMode=LOCKDOWN, SyncBaseURL=SYNC_URL)[0] == 3
     rows = env.events()
     assert len(rows) == 2 and rows[0].idx != rows[1].idx
     assert {StoredEvent.from_record(r.data).file_sha256 for r in rows} == {file_info(path).sha256}
@@ -571,9 +571,33 @@ def test_subprocess_smoke(corpus: Path, env: Env) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr  # blocked
     doc = json.loads(done.stdout)
     assert (doc["decision"], doc["sha256"]) == ("BLOCK_UNKNOWN", file_info(path).sha256)
     row, event = _one_event(env)
     assert done.stderr == f"Recorded event {row.idx} (BLOCK_UNKNOWN) in {env.events_db}\n"
     assert event.pid != os.getpid() and event.ppid == os.getpid()
+
+
+# --- exit status and usage -------------------------------------------------------------------------
+
+
+def _santacore(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "santacore", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_exit_status_a_script_can_branch_on(corpus: Path, env: Env) -> None:
+    path = str(corpus / BINARYRULES / "goodbinary")
+    assert _santacore("check", "--config", str(env.config(ClientMode=MONITOR)), path).returncode == 0
+    assert _santacore("check", "--config", str(env.config(ClientMode=LOCKDOWN)), path).returncode == 3
+    missing = _santacore("check", "--config", str(env.config()), str(env.tmp / "missing"))
+    assert missing.returncode == 1 and missing.stdout == ""
+    help_text = _santacore("check", "--help").stdout
+    assert "0 allowed; 3 blocked; 1 error" in " ".join(help_text.split())
+
+
+def test_upload_without_record_is_a_usage_error(corpus: Path, env: Env) -> None:
+    done = _santacore("check", "--config", str(env.config()), "--upload", str(corpus / BINARYRULES / "goodbinary"))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("usage: santacore check ")
+    assert "santacore check: error: --upload uploads the recorded event and needs --record" in done.stderr

@@ -414,7 +414,7 @@ def test_show_after_a_sync_that_set_lockdown(corpus: Path, tmp_path: Path, capsy
 
     # `check` decides with the same values: LOCKDOWN blocks an unknown binary.
     capsys.readouterr()
-    assert main(["check", "--config", str(config), "--json", str(corpus / BINARYRULES / "goodbinary")]) == 0
+    assert main(["check", "--config", str(config), "--json", str(corpus / BINARYRULES / "goodbinary")]) == 3  # blocked
     decision = json.loads(capsys.readouterr().out)
     assert (decision["mode"], decision["decision"]) == ("LOCKDOWN", "BLOCK_UNKNOWN")
 

@@ -433,6 +433,25 @@ def test_export_leaves_out_transitive_rules(corpus: Path, tmp_path: Path, env: E
     }
 
 
+def test_export_refuses_to_replace_a_file_without_force(corpus: Path, tmp_path: Path, env: Env) -> None:
+    """As `config import -o`: an existing FILE is kept unless --force says to replace it."""
+    sha = file_info(corpus / BINARYRULES / "badbinary").sha256
+    assert env.run("--block", "--identifier", sha)[0] == 0
+    exported = tmp_path / "out.json"
+    exported.write_text("keep me\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "santacore", "rule", "--config", str(env.config), "--export", str(exported)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"santacore rule: {exported} exists (use --force to replace it)\n"
+    assert exported.read_text(encoding="utf-8") == "keep me\n"
+    assert env.run("--export", str(exported), "--force") == (0, f"Exported 1 rules to {exported}.\n", "")
+    assert json.loads(exported.read_text(encoding="utf-8"))["rules"][0]["identifier"] == sha
+
+
 @pytest.mark.parametrize("json_flag", [(), ("--json",)], ids=["text", "json"])
 def test_list_shows_transitive_rules(corpus: Path, env: Env, json_flag: tuple[str, ...]) -> None:
     """rules.db holds the transitive rules santad makes; listing must not fail on them (--check shows them)."""
@@ -458,13 +477,13 @@ def test_export_is_atomic(corpus: Path, tmp_path: Path, env: Env) -> None:
     out_dir.mkdir()
     target = out_dir / "rules.json"
     target.write_text("old contents", encoding="utf-8")
-    assert env.run("--export", str(target))[0] == 0
+    assert env.run("--export", str(target), "--force")[0] == 0
     assert [r["identifier"] for r in json.loads(target.read_text(encoding="utf-8"))["rules"]] == [sha]
     assert sorted(p.name for p in out_dir.iterdir()) == ["rules.json"]
 
     blocked = out_dir / "taken.json"
     blocked.mkdir()  # a directory where the file should go
-    rc, out, err = env.run("--export", str(blocked))
+    rc, out, err = env.run("--export", str(blocked), "--force")
     assert (rc, out) == (1, "")
     assert str(blocked) in err
     assert sorted(p.name for p in out_dir.iterdir()) == ["rules.json", "taken.json"]

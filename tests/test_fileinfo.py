@@ -270,8 +270,8 @@ def test_text_output_layout(corpus: Path, capsys: pytest.CaptureFixture[str]) ->
     assert out.endswith("\n\n")
     assert main(["fileinfo", "--key", "SHA-256", str(path), str(path)]) == 0
     assert capsys.readouterr().out == f"{info.sha256}\n{info.sha256}\n"
-    assert main(["fileinfo", "--key", "SHA-256", "--key", "Rule", str(path)]) == 0
-    assert capsys.readouterr().out == f"SHA-256: {info.sha256}\n\n"
+    assert main(["fileinfo", "--key", "SHA-256", "--key", "Path", str(path)]) == 0
+    assert capsys.readouterr().out == f"SHA-256: {info.sha256}\nPath   : {path}\n\n"
 
 
 def test_universal_signing_chain_when_inconsistent(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -360,3 +360,90 @@ def test_importing_fileinfo_loads_no_parser_library() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+# --- the Rule key, --recursive, the Download keys ----------------------------------------------------
+
+HW_TEAM_SIGNED = "santa/northpolesec/common/verifyinghasher/testdata/hw_team_signed"
+
+
+def _santacore(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "santacore", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def _config(tmp_path: Path, body: str = "") -> Path:
+    config = tmp_path / "santacore.toml"
+    config.write_text(f'StateDirectory = "{tmp_path / "state"}"\n{body}', encoding="utf-8")
+    return config
+
+
+def test_rule_key_is_the_rule_that_would_decide(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = corpus / HW_TEAM_SIGNED
+    info = file_info(path)
+    config = _config(tmp_path, "ClientMode = 2\n")
+    # No rules.db yet: the mode decides, and fileinfo creates nothing.
+    assert main(["fileinfo", "--config", str(config), "--key", "Rule", str(path)]) == 0
+    assert capsys.readouterr().out == "Blocked (Unknown)\n"
+    assert not (tmp_path / "state").exists()
+    leaf = info.signing_chain[0].sha256  # development-signed: a certificate rule applies, a Team ID rule would not
+    assert main(["rule", "--config", str(config), "--allow", "--certificate", "--identifier", leaf]) == 0
+    capsys.readouterr()
+    assert main(["fileinfo", "--config", str(config), "--key", "SHA-256", "--key", "Rule", str(path)]) == 0
+    assert capsys.readouterr().out == f"SHA-256: {info.sha256}\nRule   : Allowed (Certificate)\n\n"
+    assert main(["rule", "--config", str(config), "--block", "--identifier", info.sha256]) == 0
+    capsys.readouterr()
+    # The whole text, as a person runs it: the Rule line sits between Code-signed and the chain.
+    done = _santacore("fileinfo", "--config", str(config), str(path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    rule_at = lines.index(f"{'Rule':<23}: Blocked (Binary)")
+    assert lines[rule_at - 1].startswith("Code-signed") and lines[rule_at + 1] == "Signing Chain:"
+
+
+def test_rule_key_with_a_bad_configuration_says_why(corpus: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, "ClientMode = 7\n")
+    done = _santacore("fileinfo", "--config", str(config), str(corpus / HW_TEAM_SIGNED))
+    assert done.returncode == 0
+    assert done.stderr.startswith("santacore fileinfo: Rule not shown: ") and "ClientMode" in done.stderr
+    assert "Rule " not in done.stdout and done.stdout.startswith("Path ")
+
+
+def test_recursive_describes_every_regular_file(corpus: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    shutil.copyfile(corpus / HW_TEAM_SIGNED, tree / "b-binary")
+    (tree / "a.txt").write_text("hello\n", encoding="utf-8")
+    (tree / "sub" / "c.sh").write_text("#!/bin/sh\n", encoding="utf-8")
+    (tree / "link").symlink_to(tree / "a.txt")
+    (tree / "dirlink").symlink_to(tree / "sub")
+    config = _config(tmp_path)
+    done = _santacore("fileinfo", "--config", str(config), "--key", "Path", str(tree))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"{tree} is a directory.  Use the -r flag to search recursively.\n"
+    for flag in ("-r", "--recursive"):
+        done = _santacore("fileinfo", "--config", str(config), flag, "--key", "Path", str(tree))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [str(tree / "a.txt"), str(tree / "b-binary"), str(tree / "sub" / "c.sh")]
+    done = _santacore("fileinfo", "-r", "--json", str(tree))
+    assert [d["path"] for d in json.loads(done.stdout)] == [
+        str(tree / "a.txt"),
+        str(tree / "b-binary"),
+        str(tree / "sub" / "c.sh"),
+    ]
+
+
+def test_download_keys_say_they_are_not_available(corpus: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    done = _santacore("fileinfo", "--config", str(config), "--key", "Download URL", str(corpus / HW_TEAM_SIGNED))
+    assert (done.returncode, done.stdout) == (0, "")
+    assert "macOS quarantine data" in done.stderr and "not available here" in done.stderr
+
+
+def test_help_says_json_is_an_array() -> None:
+    help_text = " ".join(_santacore("fileinfo", "--help").stdout.split())
+    assert "print a JSON array with one object per file" in help_text
+    assert "--recursive, -r" in help_text and "Exit status: 0 every path described" in help_text

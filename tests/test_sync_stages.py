@@ -230,13 +230,19 @@ def test_older_and_forked_wire_forms_sync(corpus: Path, tmp_path: Path, protocol
         assert ("machine_id" in pre.data) is (protocol != "google-json")  # [G-JSON] has no machine_id key
 
 
-def test_check_record_upload_sends_a_denial_at_once(corpus: Path, tmp_path: Path, server: SyncServer) -> None:
-    """`santacore check --record --upload`: santad's immediate single-event upload of a denial (§5.4)."""
+def test_check_record_upload_sends_a_denial_at_once(
+    corpus: Path, tmp_path: Path, server: SyncServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`santacore check --record --upload -v`: santad's immediate single-event upload of a denial (§5.4), with
+    the HTTP exchange shown; the exit status says the file is blocked (3)."""
     from santacore.cli import main
 
     client = make_client(tmp_path, server, "ClientMode = 2\n")
     target = corpus / BINARYRULES / "badbinary"
-    assert main(["check", "--config", os.fspath(tmp_path / "santacore.toml"), "--record", "--upload", str(target)]) == 0
+    config = os.fspath(tmp_path / "santacore.toml")
+    assert main(["check", "--config", config, "--record", "--upload", "-v", str(target)]) == 3
+    exchanges = [line for line in capsys.readouterr().err.splitlines() if line.startswith("HTTP POST")]
+    assert len(exchanges) == 1 and "/eventupload/" in exchanges[0] and "-> 200" in exchanges[0], exchanges
     (received,) = server.events[MACHINE]
     assert received["file_sha256"] == file_info(target).sha256 and received["decision"] == "BLOCK_UNKNOWN"
     assert client.pending() == 0  # acknowledged, so deleted (a failed upload keeps it: test_sync_scheduler)

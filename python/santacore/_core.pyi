@@ -149,7 +149,13 @@ class Progress:
     @property
     def binaries_found(self) -> int: ...
     @property
+    def bytes_found(self) -> int:
+        """The sizes of the executables found so far: what bytes_hashed will reach."""
+    @property
     def bytes_hashed(self) -> int: ...
+    @property
+    def walk_finished(self) -> bool:
+        """The walk has ended: binaries_found and bytes_found are final."""
     @property
     def finished(self) -> bool: ...
 

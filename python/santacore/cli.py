@@ -21,7 +21,9 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="santacore", description="Santa's identifiers and sync, from the files alone."
+        prog="santacore",
+        description="Santa's identifiers and sync, from the files alone.",
+        epilog="Each command's --help ends with its exit status; 2 is always a usage error.",
     )
     parser.add_argument("--version", action="version", version=f"santacore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -33,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bundleinfo",
         help="hash the bundle Santa would hash for PATH (santactl bundleinfo)",
         description="Find the bundle Santa hashes for PATH (the bundle, its main executable, or anything "
-        "inside it), hash every MH_EXECUTE in it and print the bundle hash. Exit 2: not a bundle.",
+        "inside it), hash every MH_EXECUTE in it and print the bundle hash.",
+        epilog='Exit status (Santa\'s): 0 hashed; 1 PATH cannot be used; 2 not a bundle ("Not a bundle" on '
+        "stderr), or a usage error.",
     )
     bundleinfo_cmd.add_argument("path", metavar="PATH")
     bundleinfo_cmd.add_argument("--json", action="store_true", help="print one JSON document with every detail")
@@ -41,18 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive_int, default=None, help="worker threads (default: one per core)"
     )
     bundleinfo_cmd.add_argument(
-        "--blake3", action="store_true", help="also compute BLAKE3 of every binary, same read pass"
+        "--blake3", action="store_true", help="with --json: also compute BLAKE3 of every binary, same read pass"
     )
     bundleinfo_cmd.set_defaults(run="bundleinfo:run")
 
     fileinfo_cmd = commands.add_parser(
         "fileinfo",
+        parents=[settings],
         help="describe files as santactl fileinfo does: hashes, type, signing identity, verified",
         description="SHA-256, SHA-1, type, architectures, bundle metadata and the code signature (cdhash, "
-        "Team ID, Signing ID, certificate chain), verified from the file itself. Exit 1 if any path failed.",
+        "Team ID, Signing ID, certificate chain), verified from the file itself, and the rule that would "
+        "decide it (from rules.db and StaticRules of the --config configuration).",
+        epilog="Exit status: 0 every path described; 1 any path failed (the others are still described); "
+        "2 usage error.",
     )
     fileinfo_cmd.add_argument("paths", nargs="+", metavar="PATH")
-    fileinfo_cmd.add_argument("--json", action="store_true", help="one JSON object per file (snake_case keys)")
+    fileinfo_cmd.add_argument(
+        "--json", action="store_true", help="print a JSON array with one object per file (snake_case keys)"
+    )
+    fileinfo_cmd.add_argument(
+        "--recursive", "-r", action="store_true", help="describe every regular file under a directory (no symlinks)"
+    )
     fileinfo_cmd.add_argument(
         "--key", action="append", choices=FILEINFO_KEYS, metavar="KEY", help="print only this key (repeatable)"
     )
@@ -72,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="santactl rule's options. Exactly one of --allow/--block/--silent-block/--compiler/"
         "--remove, or --check, for one identifier (--identifier/--sha256, or --path to compute it); "
         "or --list / --import / --export. Refused when SyncBaseURL or StaticRules manage rules (--force).",
+        epilog="Exit status: 0 done; 1 error or refused (centrally managed rules, an existing --export "
+        "file without --force, a bad identifier); 2 usage error.",
     )
     states = rule_cmd.add_mutually_exclusive_group()
     for flag, what in (
@@ -97,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     rule_cmd.add_argument("--export", metavar="FILE", help="write every non-transitive rule to a JSON file")
     rule_cmd.add_argument("--clean", action="store_true", help="with --import: first remove non-transitive rules")
     rule_cmd.add_argument("--clean-all", action="store_true", help="with --import: first remove every rule")
-    rule_cmd.add_argument("--force", action="store_true", help="modify rules even when managed centrally")
+    rule_cmd.add_argument(
+        "--force", action="store_true", help="modify rules even when managed centrally; replace an --export FILE"
+    )
     rule_cmd.set_defaults(run="rule:run")
 
     check_cmd = commands.add_parser(
@@ -106,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what santad would decide for PATH now, and the rule that decides",
         description="Evaluate PATH as santad would on execution: client mode, rules (static, then rules.db), "
         "protections and path scopes. --record stores the event santad would create.",
+        epilog="Exit status: 0 allowed; 3 blocked; 1 error (nothing decided, or --record failed); 2 usage error.",
     )
     check_cmd.add_argument("path", metavar="PATH")
     check_cmd.add_argument("--record", action="store_true", help="store the event santad would create")
@@ -113,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload", action="store_true", help="with --record: upload a denial at once, as santad does"
     )
     check_cmd.add_argument("--json", action="store_true", help="print the decision as JSON")
+    check_cmd.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="with --upload: one line per HTTP exchange on stderr; -vv adds the JSON bodies",
+    )
     check_cmd.set_defaults(run="check:run")
 
     upload = commands.add_parser(
@@ -122,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build Santa's events for files, glob patterns and (with --bundles) every executable of "
         "their bundles, and queue them in events.db for the next sync. --dry-run --json prints the exact "
         "upload body instead.",
+        epilog="Exit status: 0 every event queued (or, with --dry-run, built); 1 any path or pattern failed, "
+        "or no SyncBaseURL; 2 usage error.",
     )
     upload.add_argument("paths", nargs="+", metavar="PATH", help="files, bundles or glob patterns")
     upload.add_argument("--bundles", action="store_true", help="also hash each file's bundle: its BUNDLE_BINARY events")
@@ -202,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the configuration in force (the file under the last sync's settings) as TOML",
         description="Every setting's value in force and where it comes from: the file, the server (the "
         "last sync's settings, which override the file) or the default.",
+        epilog="Exit status: 0 shown; 1 the configuration cannot be read; 2 usage error.",
     )
     show.add_argument("--json", action="store_true", help='print {"Key": {"value": ..., "source": ...}} JSON')
     show.set_defaults(run="config:run_show")
@@ -210,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert Santa's .mobileconfig / .plist into santacore's TOML",
         description="Read Santa's configuration profile (com.northpolesec.santa or com.google.santa payloads, "
         "or a plain preferences plist) and print the TOML santacore reads, or write it with --output.",
+        epilog="Exit status: 0 converted; 1 the profile cannot be read, or FILE exists without --force; 2 usage error.",
     )
     imp.add_argument("profile", metavar="PROFILE")
     imp.add_argument("--output", "-o", metavar="FILE", help="write the TOML here (mode 0600) instead of stdout")
@@ -228,14 +257,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The server has its own options (`santacore testing serve --help`); hand them over untouched.
         return _command("testing:run")(argparse.Namespace(serve_args=arguments[2:]))
     parser = build_parser()
-    args = parser.parse_args(arguments)
-    if getattr(args, "json", False) and args.command == "eventupload" and not args.dry_run:
-        parser.error("eventupload: --json prints the upload body and needs --dry-run")
-    if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
-        parser.error("rule: --clean and --clean-all go with --import FILE")
-    if args.command == "rule" and args.clean and args.clean_all:
-        parser.error("rule: choose one of --clean and --clean-all")
+    _refuse_unknown_top_level_options(parser, arguments)
+    args, extras = parser.parse_known_args(arguments)
+    usage = _command_parser(parser, arguments)
+    if extras:
+        usage.error(f"unrecognized arguments: {' '.join(extras)}")
+    _check_combinations(args, usage)
     return _command(args.run)(args)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _command_parser(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> argparse.ArgumentParser:
+    """The (sub)command's own parser, so that a usage error shows its usage, not the top level's."""
+    for token in arguments:
+        chosen = _subcommands(parser).get(token)
+        if chosen is not None:
+            parser = chosen
+    return parser
+
+
+def _refuse_unknown_top_level_options(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> None:
+    """`santacore --bogus` names the option, not the missing COMMAND argparse would complain about first."""
+    known = {s for action in parser._actions for s in action.option_strings}
+    for token in arguments:
+        if not token.startswith("-"):
+            return
+        if token.split("=", 1)[0] not in known:
+            parser.error(f"unrecognized arguments: {token}")
+
+
+def _check_combinations(args: argparse.Namespace, usage: argparse.ArgumentParser) -> None:
+    """Options that mean nothing without another: a usage error (exit 2) rather than a silent no-op."""
+    if args.command == "eventupload" and args.json and not args.dry_run:
+        usage.error("--json prints the upload body and needs --dry-run")
+    if args.command == "check" and args.upload and not args.record:
+        usage.error("--upload uploads the recorded event and needs --record")
+    if args.command == "bundleinfo" and args.blake3 and not args.json:
+        usage.error("--blake3 needs --json (the text output is santactl's, which has no BLAKE3)")
+    if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
+        usage.error("--clean and --clean-all go with --import FILE")
+    if args.command == "rule" and args.json and not args.list:
+        usage.error("--json goes with --list")
+    if args.command == "fileinfo" and args.json and args.key:
+        usage.error("--key chooses lines of the text output; --json prints every field")
+    if args.command == "rule" and args.clean and args.clean_all:
+        usage.error("choose one of --clean and --clean-all")
 
 
 def _command(run: str) -> Callable[[argparse.Namespace], int]:

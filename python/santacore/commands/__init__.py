@@ -5,7 +5,9 @@ Commands may import every other subpackage; nothing outside `commands/` and `cli
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,4 +25,29 @@ def load_config_or_say_why(path: str | None, command: str) -> Config | None:
         return load_config(path)
     except ConfigError as e:
         print(f"santacore {command}: {e}", file=sys.stderr)
+        return None
+
+
+def error_text(e: BaseException, config: Config | None = None) -> str:
+    """What went wrong, for a person: an OSError as `path: reason` (the errno's own words, so a
+    symlink loop says so), and one about the state directory naming the `StateDirectory` key."""
+    if not isinstance(e, OSError) or e.filename is None or not e.strerror:
+        return str(e)
+    text = f"{os.fsdecode(e.filename)}: {e.strerror}"
+    if config is not None:
+        state = Path(os.path.abspath(config.state_directory))
+        where = Path(os.path.abspath(os.fsdecode(e.filename)))
+        if where == state or state in where.parents or where in state.parents:
+            return f"StateDirectory {config.state_directory} cannot be used: {text}"
+    return text
+
+
+def config_if_readable(path: str | None) -> Config | None:
+    """The configuration at `path`, or None when it cannot be read: for naming StateDirectory in
+    an error that came before the configuration in force was built."""
+    from santacore.config.settings import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except (ConfigError, OSError):
         return None

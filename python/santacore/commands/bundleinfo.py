@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
 from santacore._core import BinaryFile
-from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands import EXIT_ERROR, EXIT_OK, error_text
 from santacore.commands.progress import with_progress
 from santacore.errors import NotABundleError, SantacoreError
 from santacore.identity import constants as C
@@ -26,7 +27,12 @@ def run(args: argparse.Namespace) -> int:
         print(C.NOT_A_BUNDLE, file=sys.stderr)
         return EXIT_NOT_A_BUNDLE
     except (OSError, SantacoreError) as e:
-        print(f"santacore bundleinfo: {e}", file=sys.stderr)
+        if isinstance(e, FileNotFoundError) and os.path.lexists(args.path):
+            try:  # a symlink that resolves nowhere: say why (a loop, a dangling target) rather than "No such file"
+                os.stat(args.path)
+            except OSError as why:
+                e = why
+        print(f"santacore bundleinfo: {error_text(e)}", file=sys.stderr)
         return EXIT_ERROR
     if args.json:
         json.dump(bundleinfo_document(result), sys.stdout, indent=2)

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands import EXIT_ERROR, EXIT_OK, config_if_readable, error_text
 from santacore.commands.sync import exchange_printer, say_err
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
@@ -27,6 +27,9 @@ from santacore.sync.context import open_sync_context
 from santacore.sync.host import resolve_machine_id
 from santacore.sync.in_force import load_config_in_force
 from santacore.sync.uploads import upload_event_now
+
+EXIT_BLOCKED = 3
+"""`check`'s status when santad would block PATH (0: allowed; 1: error; 2 is argparse's usage error)."""
 
 
 def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str, Any]:
@@ -47,6 +50,7 @@ def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
+    config: Config | None = None
     try:
         # santad decides with the settings the last sync applied on top of the local ones (§3.4).
         config = load_config_in_force(args.config).config
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         with RuleStore(config.rules_db) as rules:
             result = decide_for_file(fi, rules, settings)
     except (SantacoreError, OSError) as e:  # ConfigError, FileInfoError, StoreError, RuleError (StaticRules)
-        print(f"santacore check: {e}", file=sys.stderr)
+        print(f"santacore check: {error_text(e, config or config_if_readable(args.config))}", file=sys.stderr)
         return EXIT_ERROR
     doc = _document(fi, result, config)
     if args.json:
@@ -69,30 +73,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'Reason':<9}: {result.explanation}")
         if result.would_block_in_lockdown:
             print("Note     : allowed only because of MONITOR mode; LOCKDOWN would block it (BLOCK_UNKNOWN).")
+    decided = EXIT_OK if result.allowed else EXIT_BLOCKED
     if not args.record:
-        return EXIT_OK
+        return decided
     if not settings.creates_event(result):
         print("Not recorded: santad creates no event for this decision.", file=sys.stderr)
-        return EXIT_OK
+        return decided
     if not config.sync_base_url:
         print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)
-        return EXIT_OK
+        return decided
     event = execution_event(fi, result.decision, context=ExecutionContext.current())
     try:
         with EventStore(config.events_db) as store:
             store_events(store, [event])
             print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
             if result.blocked and args.upload:
-                _upload_now(config, store, event, verbosity=int(getattr(args, "verbose", 0) or 0))
+                _upload_now(config, store, event, verbosity=args.verbose)
     except (SantacoreError, OSError) as e:
-        print(f"santacore check: {e}", file=sys.stderr)
+        print(f"santacore check: {error_text(e, config)}", file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_OK
+    return decided
 
 
 def _upload_now(config: Config, store: EventStore, event: StoredEvent, *, verbosity: int = 0) -> None:
     """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync. Each failed
-    attempt is printed on stderr; `verbosity` (`-v` count, when the parser has it): the HTTP exchanges too."""
+    attempt is printed on stderr; `verbosity` (`-v` count): the HTTP exchanges too."""
     ident = resolve_machine_id(config)
     if not ident:
         print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)

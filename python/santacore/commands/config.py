@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from santacore.commands import EXIT_ERROR, EXIT_OK
+from santacore.commands import EXIT_ERROR, EXIT_OK, config_if_readable, error_text
 from santacore.config.profile import read_profile
 from santacore.config.settings import CONFIG_ENV
 from santacore.config.writer import render_toml, write_config
@@ -19,7 +19,7 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         in_force = load_config_in_force(args.config)
     except (SantacoreError, OSError) as e:  # ConfigError for the file, StoreError for the sync state
-        print(f"santacore config: {e}", file=sys.stderr)
+        print(f"santacore config: {error_text(e, config_if_readable(args.config))}", file=sys.stderr)
         return EXIT_ERROR
     if args.json:
         json.dump(in_force.to_json(), sys.stdout, indent=2)

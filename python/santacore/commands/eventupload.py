@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from santacore.commands import EXIT_ERROR, EXIT_OK, load_config_or_say_why
+from santacore.commands import EXIT_ERROR, EXIT_OK, error_text, load_config_or_say_why
 from santacore.commands.progress import with_progress
 from santacore.errors import NotABundleError, SantacoreError
 from santacore.identity.bundle import hash_bundle
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             events.extend(_events_for(path, bundles=args.bundles, quiet=args.json))
         except (FileInfoError, SantacoreError, OSError) as e:
-            print(f"Skipping {path}: {e}", file=sys.stderr)
+            print(f"Skipping {path}: {error_text(e)}", file=sys.stderr)
             failed = True
     if args.dry_run:
         body = upload_body(events, config.configured_machine_id() or "")
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             store_events(store, events)
             pending = store.count()
     except (SantacoreError, OSError) as e:
-        print(f"santacore eventupload: {e}", file=sys.stderr)
+        print(f"santacore eventupload: {error_text(e, config)}", file=sys.stderr)
         return EXIT_ERROR
     print(f"Queued {len(events)} events in {config.events_db} ({pending} pending upload)")
     return EXIT_ERROR if failed else EXIT_OK

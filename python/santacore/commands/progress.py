@@ -1,4 +1,6 @@
-"""A progress bar on stderr for long hashing runs, drawn only when stderr is a terminal."""
+"""A progress bar on stderr for long hashing runs, drawn only when stderr is a terminal: a
+spinner with counters while the walk finds executables, then a bar of bytes hashed out of their
+total size with an estimate of the time left. rich is imported only when there is a bar to draw."""
 
 from __future__ import annotations
 
@@ -20,8 +22,15 @@ def with_progress(work: Callable[[Progress], T]) -> T:
         return work(progress)
 
     from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.progress import Progress as Bar
-    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
     outcome: list[T] = []
     failure: list[BaseException] = []
@@ -34,17 +43,31 @@ def with_progress(work: Callable[[Progress], T]) -> T:
 
     worker = threading.Thread(target=target, name="santacore-bundleinfo", daemon=True)
     worker.start()
-    # transient: the bar disappears when done, leaving only the real output.
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    # transient: the bar disappears when done, leaving only the real output. While the walk is
+    # finding executables only the spinner and counters move; once it has ended their total size is
+    # known, and the bar fills by bytes hashed with an estimate of the time left.
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+    )
     with Bar(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("walking")
+        task = bar.add_task("walking", total=None)
         while worker.is_alive():
             worker.join(0.1)
-            bar.update(
-                task,
-                description=f"{progress.files_examined:,} files examined, {progress.binaries_found:,} executables, "
-                f"{progress.bytes_hashed / 1e6:,.1f} MB hashed",
-            )
+            found = f"{progress.files_examined:,} files, {progress.binaries_found:,} executables"
+            if progress.walk_finished:
+                bar.update(
+                    task,
+                    description=f"{found}, hashing",
+                    total=max(progress.bytes_found, 1),
+                    completed=progress.bytes_hashed,
+                )
+            else:
+                bar.update(task, description=f"{found} (walking)", completed=progress.bytes_hashed)
     if failure:
         raise failure[0]
     return outcome[0]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from santacore.commands import EXIT_ERROR, EXIT_OK, load_config_or_say_why
+from santacore.commands import EXIT_ERROR, EXIT_OK, error_text, load_config_or_say_why
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfoError, file_info
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{what}: {e}", file=sys.stderr)
         return EXIT_ERROR
     except (SantacoreError, OSError) as e:
-        print(f"santacore rule: {e}", file=sys.stderr)
+        print(f"santacore rule: {error_text(e, config)}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -106,6 +107,9 @@ def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) ->
         print(f"Imported {count} rules from {args.import_file}.")
         return EXIT_OK
     if args.export is not None:
+        if os.path.lexists(args.export) and not args.force:
+            print(f"santacore rule: {args.export} exists (use --force to replace it)", file=sys.stderr)
+            return EXIT_ERROR
         document = store.export_json(args.export)
         print(f"Exported {len(document['rules'])} rules to {args.export}.")
         return EXIT_OK

@@ -61,8 +61,37 @@ def _universal_lines(fi: FileInfo) -> list[str]:
     return lines
 
 
-def text_values(fi: FileInfo) -> dict[str, str | None]:
-    """Every scalar key's value (None: the key is skipped, as santactl skips nil)."""
+# santactl fileinfo's `Rule` value for each decision santad can reach (spec §7.5); anything else is "None".
+RULE_TEXT = {
+    "ALLOW_UNKNOWN": "Allowed (Unknown)",
+    "ALLOW_BINARY": "Allowed (Binary)",
+    "ALLOW_CERTIFICATE": "Allowed (Certificate)",
+    "ALLOW_SCOPE": "Allowed (Scope)",
+    "ALLOW_TEAMID": "Allowed (TeamID)",
+    "ALLOW_SIGNINGID": "Allowed (SigningID)",
+    "ALLOW_CDHASH": "Allowed (CDHash)",
+    "ALLOW_COMPILER": "Allowed (Compiler)",
+    "ALLOW_TRANSITIVE": "Allowed (Transitive)",
+    "BLOCK_UNKNOWN": "Blocked (Unknown)",
+    "BLOCK_BINARY": "Blocked (Binary)",
+    "BLOCK_CERTIFICATE": "Blocked (Certificate)",
+    "BLOCK_SCOPE": "Blocked (Scope)",
+    "BLOCK_TEAMID": "Blocked (TeamID)",
+    "BLOCK_SIGNINGID": "Blocked (SigningID)",
+    "BLOCK_CDHASH": "Blocked (CDHash)",
+}
+# The `Download …` keys: macOS quarantine data (extended attributes, LaunchServices), absent off macOS.
+DOWNLOAD_KEYS = ("Download Referrer URL", "Download URL", "Download Timestamp", "Download Agent")
+
+
+def rule_text(decision_name: str) -> str:
+    """The `Rule` value for a decision's name (`DecisionResult.name`)."""
+    return RULE_TEXT.get(decision_name, "None")
+
+
+def text_values(fi: FileInfo, rule: str | None = None) -> dict[str, str | None]:
+    """Every scalar key's value (None: the key is skipped, as santactl skips nil). `rule` is the
+    `Rule` value (`rule_text`), None when no rule lookup was made."""
     return {
         "Path": fi.path,
         "SHA-256": fi.sha256,
@@ -81,14 +110,13 @@ def text_values(fi: FileInfo) -> dict[str, str | None]:
         "Type": fi.type_string,
         "Page Zero": PAGE_ZERO_BAD if fi.missing_pagezero else None,
         "Code-signed": fi.code_signed,
-        # Rules need the rule store (santad's data layer); until then there is no verdict.
-        "Rule": None,
+        "Rule": rule,
     }
 
 
-def render_text(fi: FileInfo, keys: Sequence[str] = KEYS) -> str:
+def render_text(fi: FileInfo, keys: Sequence[str] = KEYS, *, rule: str | None = None) -> str:
     """`santactl fileinfo`'s text for one file. One key (not a chain): just the value."""
-    values = text_values(fi)
+    values = text_values(fi, rule)
     if len(keys) == 1 and keys[0] not in CHAIN_KEYS:
         value = values.get(keys[0])
         return f"{value}\n" if value is not None else ""

@@ -216,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     testing = commands.add_parser("testing", help="testing aids: a conformant sync server on loopback")
     testing_commands = testing.add_subparsers(dest="testing_command", required=True, metavar="ACTION")
     serve = testing_commands.add_parser(
-        "serve", add_help=False, help="run a conformant Santa sync server on loopback (its options: santacore testing serve --help)"
+        "serve",
+        add_help=False,
+        help="run a conformant Santa sync server on loopback (its options: santacore testing serve --help)",
     )
     serve.add_argument("serve_args", nargs=argparse.REMAINDER)
     serve.set_defaults(run="testing:run")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,9 +34,9 @@ def error_text(e: BaseException, config: Config | None = None) -> str:
         return str(e)
     text = f"{os.fsdecode(e.filename)}: {e.strerror}"
     if config is not None:
-        state = Path(os.path.abspath(config.state_directory))
-        where = Path(os.path.abspath(os.fsdecode(e.filename)))
-        if where == state or state in where.parents or where in state.parents:
+        state = os.path.abspath(config.state_directory)
+        where = os.path.abspath(os.fsdecode(e.filename))
+        if os.path.commonpath([state, where]) in (state, where):  # one is the other or inside it
             return f"StateDirectory {config.state_directory} cannot be used: {text}"
     return text
 

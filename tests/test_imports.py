@@ -38,6 +38,13 @@ def test_import_santacore_loads_the_engine_only() -> None:
     assert loaded_after("import santacore; santacore._core.hash_tree") == set()
 
 
+def test_start_up_path_does_not_import_typing() -> None:
+    # typing costs several milliseconds of every start; annotations only need it under TYPE_CHECKING.
+    script = "import santacore, santacore.cli, sys\nsantacore.cli.build_parser()\nprint('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
+
+
 @pytest.mark.parametrize(
     "call",
     [

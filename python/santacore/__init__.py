@@ -12,7 +12,6 @@ never loads LIEF or cryptography, a sync never loads LIEF.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 from santacore._core import (
     BinaryFile,
@@ -31,7 +30,10 @@ from santacore._core import (
 )
 from santacore.errors import BundleError, MachOError, NotABundleError, SantacoreError, SignatureError, StoreError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
 if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ below imports these on first use
+    from typing import Any
+
     from santacore.config.settings import Config, ConfigError, load_config
     from santacore.identity.bundle import (
         Bundle,

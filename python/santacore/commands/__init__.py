@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
 if TYPE_CHECKING:
     from santacore.config.settings import Config
 

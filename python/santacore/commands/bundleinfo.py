@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, TextIO
 
 from santacore._core import BinaryFile
 from santacore.commands import EXIT_ERROR, EXIT_OK, error_text
@@ -14,6 +13,10 @@ from santacore.commands.progress import with_progress
 from santacore.errors import NotABundleError, SantacoreError
 from santacore.identity import constants as C
 from santacore.identity.bundle import BundleHash, hash_bundle
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 EXIT_NOT_A_BUNDLE = 2
 

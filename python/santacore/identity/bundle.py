@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from santacore._core import BinaryFile, Progress, SkippedPath, TreeStats, hash_tree
 from santacore.errors import NotABundleError
 from santacore.identity import constants as C
 from santacore.identity.plists import InfoPlistValues, plist_dict
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
+if TYPE_CHECKING:
+    from typing import Any
 
 StrPath = str | os.PathLike[str]
 

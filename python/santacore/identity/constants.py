@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
+if TYPE_CHECKING:
+    from typing import Final
 
 # Extensions a directory must have (exactly, case-sensitively) to be the highest-ancestor
 # bundle that Santa hashes (spec §6.2). `appex`, `plugin`, `systemextension`... are not.

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import plistlib
 from collections.abc import Mapping
-from typing import Any, Final
 from xml.parsers.expat import ExpatError
 
 from santacore.identity import constants as C
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 # What plistlib.loads raises for malformed input, XML or binary: ExpatError (XML syntax); ValueError
 # (bad <integer>/<real>/<data>, unexpected elements, InvalidFileException, UnicodeDecodeError);

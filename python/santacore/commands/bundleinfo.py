@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
         print(C.NOT_A_BUNDLE, file=sys.stderr)
         return EXIT_NOT_A_BUNDLE
     except (OSError, SantacoreError) as e:
-        if isinstance(e, FileNotFoundError) and os.path.lexists(args.path):
-            try:  # a symlink that resolves nowhere: say why (a loop, a dangling target) rather than "No such file"
+        if isinstance(e, FileNotFoundError):
+            try:  # say why PATH resolves nowhere (a symlink loop, a path over PATH_MAX) rather than "No such file"
                 os.stat(args.path)
             except OSError as why:
                 e = why

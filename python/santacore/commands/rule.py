@@ -6,10 +6,13 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK, error_text, load_config_or_say_why
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
+from santacore.files import IMPORT_LIMIT, read_regular_file
 from santacore.identity.fileinfo import FileInfoError, file_info
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import (
@@ -70,6 +73,21 @@ def _identifier(args: argparse.Namespace, rule_type: RuleType) -> str:
     return str(args.identifier)
 
 
+def _import_document(path: str) -> Mapping[str, Any]:
+    """The `{"rules": [...]}` document of `rule --import FILE`: a regular file (a FIFO or /dev/zero
+    is refused, not waited on or read without end) of at most IMPORT_LIMIT bytes."""
+    data = read_regular_file(path, IMPORT_LIMIT)
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RuleError(f"Failed to parse {path}: {e}") from None
+    except RecursionError:  # json recurses once per nested array or object
+        raise RuleError(f"Failed to parse {path}: arrays or objects nested too deeply") from None
+    if not isinstance(document, Mapping):
+        raise RuleError(f'Failed to parse {path}: expected a JSON object {{"rules": [...]}}')
+    return document
+
+
 def _managed_centrally(config: Config) -> bool:
     return bool(config.sync_base_url or config.static_rules)
 
@@ -103,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) -> int:
     if args.import_file is not None:
-        count = store.import_json(args.import_file, clean=args.clean, clean_all=args.clean_all)
+        count = store.import_json(_import_document(args.import_file), clean=args.clean, clean_all=args.clean_all)
         print(f"Imported {count} rules from {args.import_file}.")
         return EXIT_OK
     if args.export is not None:

@@ -34,6 +34,7 @@ from santacore.config.keys import (
     unknown_key_reason,
 )
 from santacore.config.settings import ConfigError, read_bytes
+from santacore.files import PROFILE_LIMIT
 
 __all__ = ["ProfileImport", "import_profile", "read_profile"]
 
@@ -61,7 +62,7 @@ def read_profile(path: str | os.PathLike[str]) -> ProfileImport:
     ServerAuthRootsData, deprecated names); keys Santa would ignore, keys santacore does not
     use and values santacore would reject are listed in `ignored` with the reason."""
     where = str(path)
-    raw = read_bytes(path, "profile")
+    raw = read_bytes(path, "profile", PROFILE_LIMIT)
     notes: list[str] = []
     signed = raw[:1] == b"\x30" or raw.lstrip().startswith(b"-----BEGIN")  # DER or PEM CMS
     if signed:

@@ -52,6 +52,8 @@ from santacore.config.keys import (
     unknown_key_reason,
 )
 from santacore.errors import SantacoreError
+from santacore.files import CONFIG_LIMIT, PROFILE_LIMIT, read_regular_file
+from santacore.identity.plists import PLIST_ERRORS
 from santacore.santad.decisions import ClientMode
 
 __all__ = [
@@ -201,9 +203,8 @@ def _plist_string(path: Path | None, key: str | None) -> str | None:
     if path is None or not key:
         return None
     try:
-        with open(path, "rb") as fh:
-            data = plistlib.load(fh)
-    except (OSError, ValueError, plistlib.InvalidFileException):
+        data = plistlib.loads(read_regular_file(path, PROFILE_LIMIT))
+    except (OSError, *PLIST_ERRORS):
         return None
     value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
@@ -219,10 +220,11 @@ def load_config(path: str | os.PathLike[str] | None = None, *, environ: Mapping[
     return Config.from_values(_read_toml(path), source=path, environ=env)
 
 
-def read_bytes(path: str | os.PathLike[str], what: str) -> bytes:
-    """The contents of the `what` (e.g. "configuration file") at `path`, or a ConfigError naming the file."""
+def read_bytes(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+    """The contents of the `what` (e.g. "configuration file") at `path`, a regular file of at most
+    `limit` bytes, or a ConfigError naming the file."""
     try:
-        return Path(path).read_bytes()
+        return read_regular_file(path, limit)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what}") from None
     except OSError as exc:
@@ -230,7 +232,7 @@ def read_bytes(path: str | os.PathLike[str], what: str) -> bytes:
 
 
 def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    raw = read_bytes(path, "configuration file")
+    raw = read_bytes(path, "configuration file", CONFIG_LIMIT)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -238,6 +240,8 @@ def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: line {bad_line}: not UTF-8 text") from None
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         m = re.search(r" \(at line (\d+), column (\d+)\)$", message)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from santacore._core import BinaryFile, Progress, SkippedPath, TreeStats, hash_tree
 from santacore.errors import NotABundleError
+from santacore.files import INFO_PLIST_LIMIT, read_regular_file
 from santacore.identity import constants as C
 from santacore.identity.plists import InfoPlistValues, plist_dict
 
@@ -62,9 +63,8 @@ def _layout(directory: str) -> tuple[str, str] | None:
 def _read_plist(path: str) -> dict[str, Any] | None:
     """The plist's top-level dictionary; an unreadable or malformed plist is no bundle, as in Santa."""
     try:
-        with open(path, "rb") as f:
-            return plist_dict(f.read())
-    except OSError:
+        return plist_dict(read_regular_file(path, INFO_PLIST_LIMIT))
+    except OSError:  # also a FIFO, a device or an Info.plist over the cap: read nothing, wait for nothing
         return None
 
 

@@ -97,7 +97,7 @@ def test_bad_threads_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as exit_info:
         main(["bundleinfo", "--threads", "0", str(EXAMPLE_APP)])
     assert exit_info.value.code == 2
-    assert "must be at least 1" in capsys.readouterr().err
+    assert "must be between 1 and 256" in capsys.readouterr().err
 
 
 def test_duplicate_binaries_print_one_event_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

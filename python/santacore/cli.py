@@ -4,6 +4,7 @@ the commands print, the library underneath only returns values and raises."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -11,11 +12,19 @@ from importlib import import_module
 from santacore import __version__
 from santacore.identity.constants import FILEINFO_KEYS
 
+# bundleinfo --threads: the hashing is bounded by the disk long before 256 threads, and each thread
+# costs a stack and a read buffer; 100000 threads ran for minutes, 2**32 hung. A fixed bound (not a
+# multiple of this machine's cores) keeps a command line valid on every machine.
+MAX_THREADS = 256
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_THREADS}, got {text}")
     return value
 
 
@@ -42,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     bundleinfo_cmd.add_argument("path", metavar="PATH")
     bundleinfo_cmd.add_argument("--json", action="store_true", help="print one JSON document with every detail")
     bundleinfo_cmd.add_argument(
-        "--threads", type=_positive_int, default=None, help="worker threads (default: one per core)"
+        "--threads",
+        type=_thread_count,
+        default=None,
+        help=f"worker threads, 1 to {MAX_THREADS} (default: one per core)",
     )
     bundleinfo_cmd.add_argument(
         "--blake3", action="store_true", help="with --json: also compute BLAKE3 of every binary, same read pass"
@@ -250,6 +262,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. A closed stdout (`santacore fileinfo ... | head -1`) ends the
+    command quietly with 141, as SIGPIPE ends Unix tools (128 + 13); Ctrl-C ends it with
+    "interrupted" on stderr and 130 (128 + SIGINT), without a traceback."""
+    try:
+        try:
+            status = _main(argv)
+            sys.stdout.flush()  # a pipe closed after the last write fails here, not at exit
+            return status
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("santacore: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     # Paths that are not UTF-8 reach us as surrogate escapes; print them back as the same bytes.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):

@@ -252,9 +252,18 @@ def _p_regex(value: Any, ctx: KeyContext) -> re.Pattern[str]:
 def _p_static_rules(value: Any, ctx: KeyContext) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, list):
         raise InvalidValue(f"expected an array of tables ([[StaticRules]]), got {_show(value)}")
+    from santacore.santad.rules import Rule, RuleError
+
     for i, rule in enumerate(value):
         if not isinstance(rule, dict):
             raise InvalidValue(f"expected a table, got {_show(rule)}", f"[{i}]")
+        # Validated as santad validates them (`Rule.from_wire`), so a bad entry is named here
+        # rather than failing later in `check` without naming the file or the key.
+        try:
+            Rule.from_wire(rule)
+        except RuleError as exc:
+            entry = ", ".join(f"{k} = {_show(v)}" for k, v in rule.items())
+            raise InvalidValue(f"invalid rule {{{entry}}}: {exc}", f"[{i}]") from None
     return tuple(copy.deepcopy(rule) for rule in value)
 
 

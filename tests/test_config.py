@@ -309,8 +309,11 @@ rule_type = "TEAMID"
     assert all(type(rule) is dict for rule in config.static_rules)
     assert config.static_rules[0]["custom_msg"] == "Not here"
     assert config.static_rules[1] == {"identifier": "EQHXZ8M8AV", "policy": "ALLOWLIST", "rule_type": "TEAMID"}
-    # Validation belongs to the rules module: odd rules are kept as written.
-    assert load_text(write, "StaticRules = [{ policy = 42 }]").static_rules == ({"policy": 42},)
+    # Validated at load with the rules module's validation, but kept as written.
+    lower = load_text(
+        write, "StaticRules = [{ identifier = 'eqhxz8m8av', policy = 'BLOCKLIST', rule_type = 'TEAMID' }]"
+    )
+    assert lower.static_rules == ({"identifier": "eqhxz8m8av", "policy": "BLOCKLIST", "rule_type": "TEAMID"},)
     assert load_text(write, "StaticRules = []").static_rules == ()
 
 
@@ -362,7 +365,24 @@ BAD: list[tuple[str, str, str]] = [
     ("BlacklistRegex = ''", "BlacklistRegex", "match every path"),
     ('StaticRules = "rule"', "StaticRules", "expected an array of tables"),
     ("StaticRules = [1]", "StaticRules[0]", "expected a table, got 1"),
-    ("StaticRules = [{identifier = 'a'}, 'b']", "StaticRules[1]", 'expected a table, got "b"'),
+    (
+        "StaticRules = [{identifier = 'EQHXZ8M8AV', policy = 'BLOCKLIST', rule_type = 'TEAMID'}, 'b']",
+        "StaticRules[1]",
+        'expected a table, got "b"',
+    ),
+    (
+        "StaticRules = [{identifier = 5, policy = 'BLOCKLIST', rule_type = 'BINARY'}]",
+        "StaticRules[0]",
+        'invalid rule {identifier = 5, policy = "BLOCKLIST", rule_type = "BINARY"}: '
+        "Rule received with missing/invalid identifier 5",
+    ),
+    (
+        "StaticRules = [{identifier = 'aa', policy = 'BLOCKLIST', rule_type = 'BINARY'}]",
+        "StaticRules[0]",
+        'invalid rule {identifier = "aa", policy = "BLOCKLIST", rule_type = "BINARY"}: '
+        "BINARY or CERTIFICATE rules require a valid SHA-256",
+    ),
+    ("StaticRules = [{ policy = 42 }]", "StaticRules[0]", "missing/invalid identifier"),
     ("FullSyncInterval = 59", "FullSyncInterval", "expected at least 60 seconds"),
     ("FullSyncInterval = 0", "FullSyncInterval", "expected at least 60 seconds"),
     ("FullSyncInterval = -600", "FullSyncInterval", "expected at least 60 seconds"),
@@ -577,7 +597,11 @@ def test_render_toml_round_trips(values: dict[str, Any]) -> None:
 
 def test_write_config(tmp_path: Path) -> None:
     path = tmp_path / "santacore.toml"
-    values = {"ClientMode": 2, "ClientAuthCertificatePassword": "pw", "StaticRules": [{"identifier": "x"}]}
+    values = {
+        "ClientMode": 2,
+        "ClientAuthCertificatePassword": "pw",
+        "StaticRules": [{"identifier": "EQHXZ8M8AV", "rule_type": "TEAMID", "policy": "BLOCKLIST"}],
+    }
     assert write_config(path, values, header="hello", environ=ENV) == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_config(path, environ=ENV).client_mode is ClientMode.LOCKDOWN

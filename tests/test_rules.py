@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import shutil
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from santacore.config.settings import Config
+from santacore.config.settings import Config, ConfigError
 from santacore.identity.fileinfo import file_info
 from santacore.santad.decisions import ClientMode, Decision
 from santacore.santad.policy import (
@@ -752,9 +753,11 @@ def test_policy_settings_from_config(tmp_path: Path) -> None:
         all_event_upload=True,
         unknown_event_upload=False,
     )
-    bad = Config.from_values({"StaticRules": [{"identifier": "x", "policy": "ALLOWLIST", "rule_type": "BINARY"}]})
+    bad_rule = {"identifier": "x", "policy": "ALLOWLIST", "rule_type": "BINARY"}
+    with pytest.raises(ConfigError, match=r"StaticRules\[0\]: invalid rule .*identifier = \"x\".*valid SHA-256"):
+        Config.from_values({"StaticRules": [bad_rule]})  # refused at load, naming the key and the entry
     with pytest.raises(RuleError):
-        PolicySettings.from_config(bad)
+        PolicySettings.from_config(dataclasses.replace(Config(), static_rules=(bad_rule,)))
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,10 @@ Decisions (where santacore is stricter than, or differs from, Santa):
   follow Santa's precedence (`Key.alias_wins`: the old transitive key wins, the new regex keys win).
 * Path regexes are compiled as Santa compiles profile regexes: ``^`` is prepended unless the
   pattern starts with it. They are compiled with Python's `re`, not ICU, so ICU-only syntax is an
-  error. An empty pattern (which would match every path) is an error.
+  error. An empty pattern (which would match every path) is an error. They are matched with a
+  time limit (`santacore.santad.policy.PATH_REGEX_TIMEOUT`; a match that runs out counts as none).
+* StaticRules entries are validated here as santad validates rules (`Rule.from_wire`): a bad one
+  is an error naming the file, ``StaticRules[i]`` and the entry. They are kept as written.
 * An empty SyncBaseURL means "not set", as in Santa. It must be http(s) with a host and no query or
   fragment (the stage paths are resolved relative to it).
 * SyncClientContentEncoding: ``deflate``/``gzip``/``none`` in any case; Santa turns anything else
@@ -252,9 +255,18 @@ def _p_regex(value: Any, ctx: KeyContext) -> re.Pattern[str]:
 def _p_static_rules(value: Any, ctx: KeyContext) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, list):
         raise InvalidValue(f"expected an array of tables ([[StaticRules]]), got {_show(value)}")
+    from santacore.santad.rules import Rule, RuleError
+
     for i, rule in enumerate(value):
         if not isinstance(rule, dict):
             raise InvalidValue(f"expected a table, got {_show(rule)}", f"[{i}]")
+        # Validated as santad validates them (`Rule.from_wire`), so a bad entry is named here
+        # rather than failing later in `check` without naming the file or the key.
+        try:
+            Rule.from_wire(rule)
+        except RuleError as exc:
+            entry = ", ".join(f"{k} = {_show(v)}" for k, v in rule.items())
+            raise InvalidValue(f"invalid rule {{{entry}}}: {exc}", f"[{i}]") from None
     return tuple(copy.deepcopy(rule) for rule in value)
 
 

@@ -7,6 +7,7 @@ __PAGEZERO (spec §7.2, §7.4). Which slices exist is decided by Santa's own hea
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 
 import lief
@@ -85,21 +86,61 @@ def _missing_pagezero(arch: str, filetype: int, binary: lief.MachO.Binary) -> bo
     return not proper
 
 
+_MH_MAGIC = 0xFEEDFACE
+_MH_MAGIC_64 = 0xFEEDFACF
+# A load command is at least its 8-byte (cmd, cmdsize) prefix.
+_MIN_LOAD_COMMAND = 8
+
+
+def _load_command_region(path: str, arch: str, offset: int, size: int) -> tuple[bytes, int]:
+    """The slice's mach header and load commands, and `ncmds`: all LIEF needs for the fields
+    read here (the code signature and __info_plist are located from the load commands and read
+    later from the file). Handing LIEF only these bytes keeps its memory independent of the file
+    size (parsing a whole 2 GB file held about twice the file). MachOError when the header's
+    `ncmds`/`sizeofcmds` cannot describe load commands inside the slice."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        head = f.read(32)
+        if len(head) < 28:
+            raise MachOError(f"{path}: malformed Mach-O header in the {arch} slice: truncated header")
+        magic = struct.unpack("<I", head[:4])[0]
+        if magic in (_MH_MAGIC, _MH_MAGIC_64):
+            order = "<"
+        else:
+            order = ">"
+            magic = struct.unpack(">I", head[:4])[0]
+        header_size = 32 if magic == _MH_MAGIC_64 else 28
+        ncmds, sizeofcmds = struct.unpack(order + "II", head[16:24])
+        if ncmds * _MIN_LOAD_COMMAND > sizeofcmds or header_size + sizeofcmds > size:
+            raise MachOError(
+                f"{path}: malformed Mach-O header in the {arch} slice: ncmds {ncmds} (0x{ncmds:x}) "
+                f"and sizeofcmds {sizeofcmds} (0x{sizeofcmds:x}) do not fit in the {size}-byte slice"
+            )
+        f.seek(offset)
+        region = f.read(header_size + sizeofcmds)
+    return region, ncmds
+
+
 def read_layout(path: str | os.PathLike[str]) -> MachOLayout:
     """Locate every slice Santa recognises. Raises MachOError when LIEF cannot read the
-    load commands of a slice Santa's header rules accept (a truncated or hostile file)."""
+    load commands of a slice Santa's header rules accept (a truncated or hostile file), or
+    when the header is malformed (e.g. `ncmds = 0xffffffff`)."""
     header = sniff_macho(path)
     if not header.is_macho:
         return MachOLayout(header, ())
-    parsed = lief.MachO.parse(os.fspath(path))
-    if parsed is None:
-        raise MachOError(f"{os.fspath(path)}: Mach-O load commands could not be read")
-    by_offset = {binary.fat_offset: binary for binary in parsed}
+    name = os.fspath(path)
     slices = []
     for s in header.slices:
-        binary = by_offset.get(s.offset)
+        region, ncmds = _load_command_region(name, s.arch, s.offset, s.size)
+        parsed = lief.MachO.parse(region)
+        binary = parsed.at(0) if parsed is not None and parsed.size > 0 else None
         if binary is None:
-            raise MachOError(f"{os.fspath(path)}: the {s.arch} slice at offset {s.offset} could not be read")
+            raise MachOError(f"{name}: the {s.arch} slice at offset {s.offset} could not be read")
+        if len(binary.commands) != ncmds:
+            raise MachOError(
+                f"{name}: malformed Mach-O header in the {s.arch} slice: ncmds is {ncmds} "
+                f"but {len(binary.commands)} load commands could be read"
+            )
         signature = binary.code_signature if binary.has_code_signature else None
         slices.append(
             SliceLayout(

@@ -3,11 +3,14 @@
 Static rules, then the one highest-precedence rule row, the (type, state) map, bad-signature and
 page-zero protection, path scopes, and the client mode's default. `PolicySettings` is what the
 decision reads from the configuration in force, built once with `PolicySettings.from_config`.
-Nothing here prints or touches the disk."""
+Nothing here touches the disk; the only output is the stderr warning of a path regex that
+runs out of time (`PATH_REGEX_TIMEOUT`)."""
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -24,6 +27,8 @@ from santacore.santad.rules import (
 )
 
 if TYPE_CHECKING:
+    import regex
+
     from santacore.config.settings import Config
     from santacore.identity.fileinfo import FileInfo
 
@@ -224,6 +229,54 @@ def compile_path_regex(pattern: str | re.Pattern[str] | None) -> re.Pattern[str]
         raise RuleError(f"invalid path regex {pattern!r}: {e}") from None
 
 
+PATH_REGEX_TIMEOUT = 0.25
+"""Seconds one scope regex may run against one path. The patterns come from a sync server or the
+configuration file, so one with catastrophic backtracking (`(x|xx)+y`) must not stall a
+decision: they are matched with the `regex` package, whose matcher takes a time limit (Python's
+`re` has none, and took 53 s on `(x+x+)+y`). A match that runs out of time counts as no match
+and is reported on stderr, naming the key and the pattern: that is what Santa does with a scope
+regex it cannot use (one that does not compile is ignored), and it leaves the decision to the
+remaining steps (rules were already looked at; the client mode's default decides), so an
+unusable BlockedPathRegex cannot block everything and an unusable AllowedPathRegex cannot allow
+anything."""
+
+
+@functools.lru_cache(maxsize=32)
+def _timed_pattern(pattern: str, flags: int) -> regex.Pattern[str]:
+    import regex  # only when a scope regex is matched: `import santacore` stays cheap
+
+    # VERSION0 is the `re`-compatible syntax (lookarounds such as Zentral's `(?!)` included).
+    # Flag values differ between the two modules past these four; inline flags stay in `pattern`.
+    same = {
+        re.IGNORECASE: regex.IGNORECASE,
+        re.MULTILINE: regex.MULTILINE,
+        re.DOTALL: regex.DOTALL,
+        re.VERBOSE: regex.VERBOSE,
+    }
+    wanted = regex.VERSION0
+    for ours, theirs in same.items():
+        if flags & ours:
+            wanted |= theirs
+    return regex.compile(pattern, wanted)
+
+
+def scope_regex_matches(key: str, pattern: re.Pattern[str], path: str, *, timeout: float | None = None) -> bool:
+    """`pattern` (the value of `key`, AllowedPathRegex or BlockedPathRegex) searched in `path`
+    within `timeout` seconds (`PATH_REGEX_TIMEOUT`); no match, with a warning on stderr naming
+    the key and the pattern, when time runs out or the pattern cannot be matched."""
+    import regex
+
+    limit = PATH_REGEX_TIMEOUT if timeout is None else timeout
+    try:
+        return _timed_pattern(pattern.pattern, pattern.flags).search(path, timeout=limit) is not None
+    except TimeoutError:
+        why = f"took longer than {limit:g} s on {path!r}"
+    except regex.error as e:
+        why = f"cannot be matched ({e})"
+    print(f"santacore: warning: {key} {pattern.pattern!r} {why}; treated as no match", file=sys.stderr)
+    return False
+
+
 def _result(
     event_state: int,
     explanation: str,
@@ -266,11 +319,11 @@ def decide(
     if s.bad_signature_protection and bad_signature:
         return _result(Decision.BLOCK_CERTIFICATE.event_state, "Blocked due to signature error")
     if path is not None:
-        if s.blocked_path_regex is not None and s.blocked_path_regex.search(path):
+        if s.blocked_path_regex is not None and scope_regex_matches("BlockedPathRegex", s.blocked_path_regex, path):
             return _result(Decision.BLOCK_SCOPE.event_state, "Blocked Path Regex")
         if s.page_zero_protection and missing_pagezero:
             return _result(Decision.BLOCK_SCOPE.event_state, "Missing __PAGEZERO")
-        if s.allowed_path_regex is not None and s.allowed_path_regex.search(path):
+        if s.allowed_path_regex is not None and scope_regex_matches("AllowedPathRegex", s.allowed_path_regex, path):
             return _result(Decision.ALLOW_SCOPE.event_state, "Allowed Path Regex")
         if not is_macho:
             return _result(Decision.ALLOW_SCOPE.event_state, "Not a Mach-O")

@@ -293,11 +293,12 @@ class Rule:
         if not isinstance(obj, Mapping):
             raise RuleError(f"Rule received with invalid type {type(obj).__name__}")
         d = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
-        identifier = d.get("identifier")
+        given = identifier = d.get("identifier")
         if not isinstance(identifier, str) or not identifier:
             identifier = d.get("sha256")
         if not isinstance(identifier, str) or not identifier:
-            raise RuleError(f"Rule received with missing/invalid identifier {identifier!r}")
+            shown = given if "identifier" in d else identifier
+            raise RuleError(f"Rule received with missing/invalid identifier {shown!r}")
         if "policy" not in d:
             raise RuleError("Rule received with missing policy")
         if "rule_type" not in d:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,14 +116,19 @@ def save_state(path: str | os.PathLike[str], state: SyncState) -> None:
     fsync_directory(os.path.dirname(target))
 
 
-def _sync_regex(pattern: str | None) -> re.Pattern[str] | None:
+def _sync_regex(pattern: str | None, key: str = "path regex") -> re.Pattern[str] | None:
     """§3.1: a sync-provided regex is matched unanchored as sent; "" clears it (santacore
-    guidance, since Moroz always sends ""); a pattern that does not compile counts as none."""
+    guidance, since Moroz always sends ""); a pattern that does not compile counts as none,
+    with a warning on stderr naming `key`. Matching is bounded in time (`santad.policy`)."""
     if not pattern:
         return None
     try:
         return re.compile(pattern)
-    except re.error:
+    except re.error as e:
+        print(
+            f"santacore: warning: {key} {pattern!r} from the sync server does not compile ({e}); ignored",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -146,9 +152,9 @@ def effective_config(config: Config, state: SyncState) -> Config:
         if value is not None:
             changes[name] = value
     if state.allowed_path_regex is not None:
-        changes["allowed_path_regex"] = _sync_regex(state.allowed_path_regex)
+        changes["allowed_path_regex"] = _sync_regex(state.allowed_path_regex, "AllowedPathRegex")
     if state.blocked_path_regex is not None:
-        changes["blocked_path_regex"] = _sync_regex(state.blocked_path_regex)
+        changes["blocked_path_regex"] = _sync_regex(state.blocked_path_regex, "BlockedPathRegex")
     if state.full_sync_interval is not None:
         changes["full_sync_interval"] = state.full_sync_interval
     return dataclasses.replace(config, **changes) if changes else config

@@ -116,6 +116,19 @@ def test_a_fifo_info_plist_hangs_nothing(argv: list[str], fifo_bundle: Path, con
         assert result.returncode == 2 and "Not a bundle" in result.stderr
 
 
+def test_a_fifo_code_resources_hangs_nothing(corpus: Path, tmp_path: Path) -> None:
+    # A signed app whose _CodeSignature/CodeResources is a FIFO: fileinfo reads the seal to check slot -3.
+    source = corpus / "registry" / "pypi" / "PySide6-Essentials" / "6.11.3" / "PySide6" / "Linguist.app"
+    app = tmp_path / "Linguist.app"
+    shutil.copytree(source, app, symlinks=True)
+    seal = app / "Contents" / "_CodeSignature" / "CodeResources"
+    seal.unlink()
+    os.mkfifo(seal)
+    result = santacore("fileinfo", "--json", str(app / "Contents" / "MacOS" / "Linguist"))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # --- configuration, profiles and import files ---------------------------------------------------
 
 

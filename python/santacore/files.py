@@ -16,6 +16,7 @@ MiB = 1024 * 1024
 
 # Why each cap: far above any real file of the kind, far below what would hurt a laptop.
 INFO_PLIST_LIMIT = 16 * MiB  # the largest Info.plist in macOS's own apps is well under 1 MiB
+CODE_RESOURCES_LIMIT = 64 * MiB  # a seal of every resource file: a few MiB even for the largest apps
 CONFIG_LIMIT = 1 * MiB  # a santacore TOML file is a few KiB, even with hundreds of StaticRules
 PROFILE_LIMIT = 16 * MiB  # a signed .mobileconfig with certificates and StaticRules: tens of KiB
 IMPORT_LIMIT = 256 * MiB  # `rule --import`: ~250 bytes a rule, so a million rules fit with room to spare

@@ -14,6 +14,7 @@ from typing import Any
 
 from santacore._core import MachOInfo, file_digests
 from santacore.errors import SantacoreError, SignatureError
+from santacore.files import CODE_RESOURCES_LIMIT, INFO_PLIST_LIMIT, read_regular_file
 from santacore.identity import constants as C
 from santacore.identity.bundle import Bundle, bundle_at, nearest_bundle
 from santacore.identity.cms import CertificateInfo, parse_cms, signing_chain, verify_cms
@@ -33,16 +34,14 @@ def _special_slot_inputs(path: str, layout: SliceLayout, bundle: Bundle | None) 
         info_plist = read_slice_bytes(path, layout, *layout.info_plist_section)
     elif bundle is not None and bundle.main_executable == path:
         try:
-            with open(bundle.info_plist, "rb") as f:
-                info_plist = f.read()
-        except OSError:
+            info_plist = read_regular_file(bundle.info_plist, INFO_PLIST_LIMIT)
+        except OSError:  # unreadable, not a regular file (a FIFO would block), or over the cap
             info_plist = None
     code_resources = None
     if bundle is not None and bundle.main_executable == path:
         resources = os.path.join(os.path.dirname(bundle.info_plist), "_CodeSignature", "CodeResources")
         try:
-            with open(resources, "rb") as f:
-                code_resources = f.read()
+            code_resources = read_regular_file(resources, CODE_RESOURCES_LIMIT)
         except OSError:
             code_resources = None
     return info_plist, code_resources

@@ -76,3 +76,14 @@ def test_ncmds_too_small_is_a_malformed_header(corpus: Path, tmp_path: Path) -> 
     bad.write_bytes(_with_ncmds(data, ncmds + 1))
     with pytest.raises(MachOError, match="malformed Mach-O header"):
         file_info(bad)
+
+
+def test_fileinfo_names_a_malformed_header_once(corpus: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "mjpython"
+    bad.write_bytes(_with_ncmds((corpus / SIGNED_THIN).read_bytes(), 0xFFFFFFFF))
+    done = subprocess.run(
+        [sys.executable, "-m", "santacore", "fileinfo", str(bad)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"{bad}: malformed Mach-O header") and line.count(str(bad)) == 1, line

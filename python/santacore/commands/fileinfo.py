@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK, error_text
-from santacore.errors import SantacoreError
+from santacore.errors import MachOError, SantacoreError
 from santacore.identity import report
 from santacore.identity.fileinfo import FileInfoError, file_info
 
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
                     info = file_info(path, host=args.host, arch=args.arch)
                     rule = lookup[0](info) if lookup is not None else None
                 except (FileInfoError, OSError, SantacoreError) as e:
-                    if isinstance(e, FileInfoError):
-                        why = str(e)  # santactl's own words
+                    if isinstance(e, FileInfoError | MachOError):
+                        why = str(e)  # santactl's own words, or a Mach-O problem that names the file
                     elif isinstance(e, OSError) and e.filename:
                         why = error_text(e)  # path: reason
                     else:

@@ -15,6 +15,7 @@ downloaded rules reach rules.db in one transaction.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -29,6 +30,7 @@ from santacore.sync import protocol, responses
 from santacore.sync.context import SyncContext
 from santacore.sync.protocol import SyncType
 from santacore.sync.responses import PreflightResponse
+from santacore.sync.settings import DEFAULT_MAX_RULE_BYTES, DEFAULT_MAX_RULE_PAGES, DEFAULT_MAX_RULES
 from santacore.sync.state import SERVER_SWITCHES, SyncState, effective_config, load_state, save_state
 from santacore.sync.wire import encode_json
 
@@ -85,8 +87,14 @@ class NotApplied:
 
 
 def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
-    """Send one stage body in the context's wire variant; the raw answer (SyncError when it fails)."""
-    return ctx.transport.post(stage, encode_json(body, ctx.variant))
+    """Send one stage body in the context's wire variant; the raw answer (SyncError when it fails). Within a
+    full sync, every attempt ends at the sync's budget (`ctx.deadline`)."""
+    data = encode_json(body, ctx.variant)
+    if ctx.deadline is None:
+        return ctx.transport.post(stage, data)
+    if time.monotonic() >= ctx.deadline:
+        raise SyncError("not sent: the sync's time budget is spent", stage=stage)
+    return ctx.transport.post(stage, data, deadline=ctx.deadline)
 
 
 def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
@@ -94,10 +102,14 @@ def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
     ctx.log(line)
 
 
-def _fail(result: SyncResult, status: SyncStatus, stage: str, line: str, error: SyncError) -> SyncResult:
-    """The sync's final outcome: kept in the result (`error`, and `log`) for the caller to report once."""
+def _fail(
+    ctx: SyncContext, result: SyncResult, status: SyncStatus, stage: str, line: str, error: SyncError
+) -> SyncResult:
+    """The sync's final outcome: kept in the result (`error`, and `log`) for the caller to report once; the
+    events still queued are counted."""
     result.status, result.error = status, f"{stage}: {error}"
     result.log.append(line)
+    result.events_left = ctx.events.count()
     return result
 
 
@@ -105,6 +117,10 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     """Run one full sync. Never raises for server or network trouble: the result says what
     happened. Store failures (a corrupt database) do raise, as nothing can be done safely."""
     result = SyncResult()
+    if ctx.deadline is None:
+        budget = getattr(ctx.transport.settings, "sync_budget", None)
+        if budget:
+            ctx.deadline = time.monotonic() + budget
     if not ctx.config.sync_base_url:
         result.status, result.error = SyncStatus.MISSING_SYNC_BASE_URL, "Missing SyncBaseURL"
         return result
@@ -131,7 +147,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
         )
         preflight = responses.parse_preflight_response(post(ctx, protocol.PREFLIGHT, body), ctx.variant)
     except SyncError as e:
-        return _fail(result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
+        return _fail(ctx, result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
     performed = responses.performed_sync_type(state.sync_type_required, preflight)
     result.performed = performed
     _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync)")
@@ -143,7 +159,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     try:
         rules = _download_rules(ctx, result)
     except SyncError as e:
-        return _fail(result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
+        return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
     if rules:
         cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
         result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
@@ -231,14 +247,38 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
 
 
 def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
+    """Every page, within the transport settings' bounds (pages, rules, bytes; time is the sync's budget): a
+    bound hit fails the stage and nothing is applied."""
+    settings = getattr(ctx.transport, "settings", None)
+    max_pages = int(getattr(settings, "max_rule_pages", DEFAULT_MAX_RULE_PAGES))
+    max_rules = int(getattr(settings, "max_rules", DEFAULT_MAX_RULES))
+    max_bytes = int(getattr(settings, "max_rule_bytes", DEFAULT_MAX_RULE_BYTES))
     rules: list[Rule] = []
     cursor: str | None = None
     seen: set[str] = set()
     number = 0
+    size = 0
     while True:
         number += 1
+        if number > max_pages:
+            raise SyncError(
+                f"the server sent more than {max_pages} pages of rules (max_rule_pages); nothing applied",
+                stage=protocol.RULEDOWNLOAD,
+            )
         body = protocol.ruledownload_request(cursor, ctx.machine_id, ctx.variant)
-        page = responses.parse_ruledownload_response(post(ctx, protocol.RULEDOWNLOAD, body), ctx.variant)
+        raw = post(ctx, protocol.RULEDOWNLOAD, body)
+        size += len(raw)
+        if size > max_bytes:
+            raise SyncError(
+                f"the rule download passed {max_bytes} bytes (max_rule_bytes) at page {number}; nothing applied",
+                stage=protocol.RULEDOWNLOAD,
+            )
+        page = responses.parse_ruledownload_response(raw, ctx.variant)
+        if result.rules_received + page.received > max_rules:
+            raise SyncError(
+                f"the server sent more than {max_rules} rules (max_rules) by page {number}; nothing applied",
+                stage=protocol.RULEDOWNLOAD,
+            )
         result.rules_received += page.received
         result.rules_processed += page.processed
         rules.extend(page.rules)

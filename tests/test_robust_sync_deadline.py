@@ -219,3 +219,39 @@ def test_endless_cursor_default_bounds_are_set() -> None:
     assert 1_000 <= settings.max_rule_pages < 1_000_000
     assert settings.sync_budget > 0
     assert replace(settings, max_rules=5).max_rules == 5
+
+
+def test_a_waiting_sync_names_the_lock_holder_and_honours_its_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import os
+
+    from santacore.commands import sync as sync_command
+    from santacore.sync.lock import lock_holder, sync_lock
+
+    config = config_for(tmp_path, "http://127.0.0.1:9/")
+    args = argparse.Namespace(
+        config=str(tmp_path / "santacore.toml"), clean=False, clean_all=False, json=False, verbose=0, timeout=0.5
+    )
+    holder = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with sync_lock(config.state_directory):
+            holder.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holder.wait(30)
+        assert lock_holder(config.state_directory).startswith(f"pid {os.getpid()} since ")
+        status = sync_command.run(args)
+    finally:
+        release.set()
+        thread.join(60)
+    err = capsys.readouterr().err
+    assert status == int(SyncStatus.DAEMON_TIMEOUT)
+    assert f"Waiting for another sync to finish: pid {os.getpid()} since" in err
+    assert "gave up after 0.5 s" in err

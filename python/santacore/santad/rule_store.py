@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,9 +101,43 @@ class RuleCounts:
 class RuleStore:
     """rules.db. `created_fresh` says the file had no schema before (the next sync must be CLEAN_ALL)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT, read_only: bool = False
+    ) -> None:
+        """`read_only=True`: for commands that only look (`rule --list`, `fileinfo`, a check): the file is opened
+        ``mode=ro`` with `query_only`, never created, migrated or switched to WAL, so a read-only state directory
+        works; it must already hold Santa's current schema; a write raises StoreError."""
         self.path = os.fspath(path)
         self._lock = threading.RLock()
+        self.read_only = read_only
+        if read_only:
+            self.created_fresh = False
+            if not os.path.isfile(self.path):
+                raise StoreError(f"{self.path}: no rules database here")
+            _check_header(self.path)
+            try:
+                self._db = sqlite3.connect(
+                    f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro",
+                    uri=True,
+                    timeout=timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._db.execute("PRAGMA query_only = ON")
+                version = self._user_version()
+                if version != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: rules database has user_version {version}, not {SCHEMA_VERSION}; "
+                        "it cannot be opened read-only (a read-write open migrates it)"
+                    )
+                self._check_schema()
+            except sqlite3.Error as e:
+                self._db.close()
+                raise StoreError(f"{self.path}: cannot open read-only: {e}") from None
+            except BaseException:
+                self._db.close()
+                raise
+            return
         if self.path != ":memory:":
             if not os.path.lexists(self.path):
                 create_private_file(self.path)
@@ -217,6 +252,8 @@ class RuleStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; any exception rolls it back whole."""
         with self._lock:
+            if self.read_only:
+                raise StoreError(f"{self.path}: opened read-only")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:

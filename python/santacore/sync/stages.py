@@ -208,6 +208,13 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
     failing batch ends the stage; a clean sync drops events unsent unless configured otherwise."""
     if ctx.events.count() == 0:
         return
+    problem = ctx.events.writable() if hasattr(ctx.events, "writable") else None
+    if problem is not None:
+        # An uploaded batch must then be deleted; one that cannot be would be sent again at every sync.
+        _say(
+            ctx, result, f"Event upload skipped, {ctx.events.count()} events kept: events.db is not writable: {problem}"
+        )
+        return
     send = performed is SyncType.NORMAL or config.sync_enable_clean_sync_event_upload
     for rows in ctx.events.pending(batch_size):
         events: list[StoredEvent] = []

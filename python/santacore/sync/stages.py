@@ -4,7 +4,9 @@ The outcomes are Santa's (§1.5):
 
 - preflight fails → PREFLIGHT_FAILED, nothing else happens;
 - an event batch fails → the rest stay stored; the stage still "succeeds";
-- any rule page fails → RULE_DOWNLOAD_FAILED; no rule from any page is applied;
+- any rule page fails → RULE_DOWNLOAD_FAILED; no rule from any page is applied (the pages are staged in a temporary
+  table of rules.db's connection as they arrive, so memory stays bounded; the download is bounded in pages, rules
+  and bytes by the TransportSettings, in time by the sync's budget);
 - postflight's HTTP result is ignored; the preflight settings are applied and persisted.
 
 Nothing is lost: events leave events.db only after the server answered 200 for them
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -156,13 +159,26 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     _upload_events(ctx, result, preflight.batch_size or protocol.DEFAULT_BATCH_SIZE, performed, config)
 
     # 3. ruledownload (required; all pages, then one transaction)
-    try:
-        rules = _download_rules(ctx, result)
-    except SyncError as e:
-        return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
-    if rules:
-        cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
-        result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
+    cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
+    staging = getattr(ctx.rules, "staging", None)
+    if staging is not None:  # rules.db: the pages are staged on disk as they arrive, memory stays bounded
+        with staging() as staged:
+            try:
+                _download_rules(ctx, result, staged.add)
+            except SyncError as e:
+                return _fail(
+                    ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e
+                )
+            if staged.count:
+                result.rules_applied = staged.apply(cleanup=cleanup)
+    else:
+        rules: list[Rule] = []
+        try:
+            _download_rules(ctx, result, rules.extend)
+        except SyncError as e:
+            return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
+        if rules:
+            result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
     for skipped in result.rules_not_applied:
         line = f"Rule not applied: {skipped.describe()}"
         result.log.append(line)
@@ -253,14 +269,13 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
     _say(ctx, result, f"Event upload complete: {result.events_uploaded} events uploaded")
 
 
-def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
+def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterable[Rule]], None]) -> None:
     """Every page, within the transport settings' bounds (pages, rules, bytes; time is the sync's budget): a
     bound hit fails the stage and nothing is applied."""
     settings = getattr(ctx.transport, "settings", None)
     max_pages = int(getattr(settings, "max_rule_pages", DEFAULT_MAX_RULE_PAGES))
     max_rules = int(getattr(settings, "max_rules", DEFAULT_MAX_RULES))
     max_bytes = int(getattr(settings, "max_rule_bytes", DEFAULT_MAX_RULE_BYTES))
-    rules: list[Rule] = []
     cursor: str | None = None
     seen: set[str] = set()
     number = 0
@@ -288,10 +303,10 @@ def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
             )
         result.rules_received += page.received
         result.rules_processed += page.processed
-        rules.extend(page.rules)
+        keep(page.rules)
         result.rules_not_applied.extend(NotApplied(number, s.index + 1, s.identifier, s.reason) for s in page.skipped)
         if not page.cursor:
-            return rules
+            return
         if page.cursor in seen:  # a server repeating a cursor would page for ever
             raise SyncError(f"the server repeated cursor {page.cursor!r}", stage=protocol.RULEDOWNLOAD)
         seen.add(page.cursor)

@@ -61,7 +61,7 @@ from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol, responses, uploads
 from santacore.sync.context import SyncContext, config_variant, open_sync_context
 from santacore.sync.host import HostFacts, resolve_machine_id
-from santacore.sync.lock import sync_lock
+from santacore.sync.lock import lock_holder, sync_lock
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
 from santacore.sync.reachability import server_reachable
 from santacore.sync.settings import TransportSettings
@@ -465,7 +465,8 @@ class SyncDaemon:
                 return full_sync(ctx, state_path=self.state_path)
 
     def _waiting(self) -> None:
-        self._log("Waiting for another sync to finish")
+        holder = lock_holder(self.config.state_directory)
+        self._log(f"Waiting for another sync to finish ({holder} holds the sync lock)")
 
     # -- waiting ---------------------------------------------------------------------------------------------
 

@@ -255,3 +255,39 @@ def test_a_waiting_sync_names_the_lock_holder_and_honours_its_timeout(
     assert status == int(SyncStatus.DAEMON_TIMEOUT)
     assert f"Waiting for another sync to finish: pid {os.getpid()} since" in err
     assert "gave up after 0.5 s" in err
+
+
+DELAY_0 = ("--first-sync-delay", "0")
+
+
+def test_syncd_exits_soon_after_sigterm_during_slow_headers(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with raw_server(slow_headers) as server:
+        config_for(tmp_path, server.base_url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "santacore", "syncd", "--config", str(tmp_path / "santacore.toml"), *DELAY_0],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            for _ in range(600):
+                if server.count("preflight"):
+                    break
+                time.sleep(0.05)
+            assert server.count("preflight") == 1
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=25)  # the attempt's own deadline is 30 s; before the fix: 91 s and on
+            elapsed = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+    assert proc.returncode == 0, out
+    assert b"Received SIGTERM, stopping" in out
+    assert elapsed < 25

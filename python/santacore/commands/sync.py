@@ -5,7 +5,11 @@ stdout: a line per stage and the summary. stderr: each failed attempt as it happ
 5, the wait before the next), each rule the client could not apply and why, the final failure once; `--json`
 puts the stage lines on stderr too and prints the outcome as one JSON document (`result_document`); with `-v`
 one line per HTTP exchange, with `-vv` also the decoded JSON bodies (`exchange_printer`, shared with `syncd`
-and `check --upload`)."""
+and `check --upload`).
+
+Waiting for another sync (the daemon's, another `santacore sync`) is said on stderr, naming the lock holder's
+pid and since when; `args.timeout` (seconds; `--timeout`) gives up the wait with exit code 8 (DAEMON_TIMEOUT).
+`args.budget` (seconds; `--budget`) is the whole sync's time budget (default `DEFAULT_SYNC_BUDGET`, 30 min)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +27,9 @@ from santacore.config.settings import Config, ConfigError, load_config
 from santacore.errors import SantacoreError
 from santacore.sync.context import open_sync_context
 from santacore.sync.host import resolve_machine_id
-from santacore.sync.lock import sync_lock
+from santacore.sync.lock import SYNC_LOCK_NAME, lock_holder, sync_lock
 from santacore.sync.protocol import SyncType
+from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncResult, SyncStatus, full_sync, request_sync_type
 from santacore.sync.transport import Exchange
 
@@ -124,8 +130,28 @@ def run(args: argparse.Namespace) -> int:
     config, ident = settings
     requested = SyncType.CLEAN_ALL if args.clean_all else SyncType.CLEAN if args.clean else None
     as_json = bool(getattr(args, "json", False))
+    timeout = getattr(args, "timeout", None)  # --timeout SECONDS: how long to wait for another sync's lock
+    budget = getattr(args, "budget", None)  # --budget SECONDS: the whole sync's time budget
+    give_up = None if timeout is None else time.monotonic() + float(timeout)
+    lock_path = os.path.join(os.fspath(config.state_directory), SYNC_LOCK_NAME)
+
+    def waiting() -> None:
+        limit = "" if timeout is None else f" (for at most {float(timeout):g} s)"
+        say_err(f"Waiting for another sync to finish: {lock_holder(config.state_directory)} holds {lock_path}{limit}")
+
     try:
-        with sync_lock(config.state_directory):
+        with sync_lock(
+            config.state_directory,
+            stop=lambda: give_up is not None and time.monotonic() >= give_up,
+            waiting=waiting,
+        ) as held:
+            if not held:
+                print(
+                    f"santacore sync: gave up after {float(timeout or 0):g} s waiting for the sync lock "
+                    f"({lock_holder(config.state_directory)} holds {lock_path})",
+                    file=sys.stderr,
+                )
+                return int(SyncStatus.DAEMON_TIMEOUT)
             if requested is not None:
                 request_sync_type(os.fspath(config.sync_state_path), requested)
             with open_sync_context(
@@ -135,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
                 attempt_log=say_err,
                 warn=say_err,
                 trace=exchange_printer(int(getattr(args, "verbose", 0) or 0)),
+                settings=None
+                if budget is None
+                else dataclasses.replace(TransportSettings.from_config(config), sync_budget=float(budget)),
             ) as ctx:
                 result = full_sync(ctx, state_path=os.fspath(config.sync_state_path))
     except (SantacoreError, OSError) as e:

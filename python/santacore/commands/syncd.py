@@ -3,7 +3,7 @@
 Runs `SyncDaemon` until SIGTERM or SIGINT: the first full sync `--first-sync-delay` seconds after start (15),
 then one every full-sync interval (the server's, else FullSyncInterval, at least 60 s). One timestamped line per
 stage, failed attempt and outcome goes to stdout (with `-v` also one per HTTP exchange, `-vv` the JSON
-bodies). A signal lets the request in flight finish, aborts the rest of that sync cleanly and exits 0.
+bodies). A signal ends the request in flight within a second, aborts the rest of that sync cleanly and exits 0.
 `--once`: one full sync after the delay, then exit with its status (§1.4's codes).
 
 Arguments (on `args`): `config` (path or None), `once` (bool), `first_sync_delay` (float seconds, >= 0),

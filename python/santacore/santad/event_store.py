@@ -26,6 +26,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -116,10 +117,14 @@ class EventStore:
         create: bool = True,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         check: bool = True,
+        read_only: bool = False,
     ) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        self.read_only = read_only
+        if read_only:
+            create = False
         if not os.path.lexists(self.path):
             if not create:
                 raise StoreError(f"{self.path}: no event store here")
@@ -129,6 +134,9 @@ class EventStore:
         )
         if empty and not create:
             raise StoreError(f"{self.path}: empty file, not an initialised event store")
+        if read_only:
+            self._conn: sqlite3.Connection | None = self._open_read_only()
+            return
         try:
             conn = self._connect(self.path, uri=False)
         except sqlite3.Error as e:
@@ -151,9 +159,48 @@ class EventStore:
         except BaseException:
             conn.close()
             raise
-        self._conn: sqlite3.Connection | None = conn
+        self._conn = conn
 
     # -- opening ----------------------------------------------------------------------------------------------
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """`read_only=True`: a ``mode=ro`` connection with `query_only`, for commands that only look (a read-only
+        state directory works; nothing is created, migrated or switched to WAL; a write raises StoreError)."""
+        try:
+            conn = self._connect(f"file:{urllib.parse.quote(self.path)}?mode=ro", uri=True)
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+        try:
+            if check_schema(conn, self.path):
+                raise StoreError(f"{self.path}: empty file, not an initialised event store")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA trusted_schema = OFF")
+        except sqlite3.Error as e:
+            conn.close()
+            raise self._error(e) from e
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def writable(self) -> str | None:
+        """None when a write can be committed here; else why not (a read-only open, file or directory). Tried with
+        a real write that is rolled back, so it also catches what permissions alone do not tell."""
+        if self.read_only:
+            return f"{self.path}: opened read-only"
+        with self._lock:
+            conn = self._db
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                    conn.execute(f"PRAGMA user_version = {version}")
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                return str(self._error(e))
+        return None
 
     def _connect(self, target: str, *, uri: bool) -> sqlite3.Connection:
         return sqlite3.connect(

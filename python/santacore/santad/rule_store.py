@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,9 +101,43 @@ class RuleCounts:
 class RuleStore:
     """rules.db. `created_fresh` says the file had no schema before (the next sync must be CLEAN_ALL)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT, read_only: bool = False
+    ) -> None:
+        """`read_only=True`: for commands that only look (`rule --list`, `fileinfo`, a check): the file is opened
+        ``mode=ro`` with `query_only`, never created, migrated or switched to WAL, so a read-only state directory
+        works; it must already hold Santa's current schema; a write raises StoreError."""
         self.path = os.fspath(path)
         self._lock = threading.RLock()
+        self.read_only = read_only
+        if read_only:
+            self.created_fresh = False
+            if not os.path.isfile(self.path):
+                raise StoreError(f"{self.path}: no rules database here")
+            _check_header(self.path)
+            try:
+                self._db = sqlite3.connect(
+                    f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro",
+                    uri=True,
+                    timeout=timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._db.execute("PRAGMA query_only = ON")
+                version = self._user_version()
+                if version != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: rules database has user_version {version}, not {SCHEMA_VERSION}; "
+                        "it cannot be opened read-only (a read-write open migrates it)"
+                    )
+                self._check_schema()
+            except sqlite3.Error as e:
+                self._db.close()
+                raise StoreError(f"{self.path}: cannot open read-only: {e}") from None
+            except BaseException:
+                self._db.close()
+                raise
+            return
         if self.path != ":memory:":
             if not os.path.lexists(self.path):
                 create_private_file(self.path)
@@ -217,6 +252,8 @@ class RuleStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; any exception rolls it back whole."""
         with self._lock:
+            if self.read_only:
+                raise StoreError(f"{self.path}: opened read-only")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
@@ -286,6 +323,27 @@ class RuleStore:
                         ),
                     )
         return len(batch)
+
+    @contextmanager
+    def staging(self) -> Iterator[RuleStaging]:
+        """A rule download's staging area: rules are validated and kept in a connection-private temporary table
+        (SQLite's temp store, on disk) as pages arrive, so memory stays bounded however many there are; `apply`
+        then writes them all to `rules` in one transaction, as `add_rules` would. Dropped on exit."""
+        with self._lock:
+            try:
+                self._db.execute("DROP TABLE IF EXISTS temp.staged_rules")
+                self._db.execute(
+                    "CREATE TEMP TABLE staged_rules (seq INTEGER PRIMARY KEY, identifier TEXT NOT NULL, "
+                    "state INTEGER NOT NULL, type INTEGER NOT NULL, custommsg TEXT, customurl TEXT, timestamp INTEGER)"
+                )
+                self._db.execute("CREATE INDEX temp.staged_rules_key ON staged_rules (identifier, type, seq)")
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot stage rules: {e}") from None
+        try:
+            yield RuleStaging(self)
+        finally:
+            with self._lock, contextlib.suppress(sqlite3.Error):
+                self._db.execute("DROP TABLE IF EXISTS temp.staged_rules")
 
     def replace_all(self, rules: Iterable[Rule], *, keep_transitive: bool = False) -> int:
         """A clean rule download: delete (CLEAN_ALL) or delete all but transitive rules (CLEAN), then
@@ -404,3 +462,67 @@ def _check_header(path: str) -> None:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+class RuleStaging:
+    """`RuleStore.staging()`'s handle: `add` validates and stages rules, `count` says how many, `apply` commits."""
+
+    def __init__(self, store: RuleStore) -> None:
+        self._store = store
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def add(self, rules: Iterable[Rule]) -> None:
+        rows: list[tuple[str, int, int, str | None, str | None, int]] = []
+        for rule in rules:
+            if not isinstance(rule, Rule):
+                raise RuleError(f"Rule array contained invalid entry #{self._count + len(rows) + 1}: {rule!r}")
+            try:
+                rule = rule.validated()
+            except RuleError as e:
+                raise RuleError(
+                    f"Rule array contained invalid entry #{self._count + len(rows) + 1} "
+                    f"({rule.type!r} {rule.identifier!r}): {e}"
+                ) from None
+            rows.append(
+                (rule.identifier, rule.state.value, rule.type.value, rule.custom_msg, rule.custom_url, rule.timestamp)
+            )
+        store = self._store
+        with store._lock:
+            try:
+                store._db.executemany(
+                    "INSERT INTO temp.staged_rules (identifier, state, type, custommsg, customurl, timestamp) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except sqlite3.Error as e:
+                raise StoreError(f"{store.path}: cannot stage rules: {e}") from None
+        self._count += len(rows)
+
+    def apply(self, *, cleanup: Cleanup = Cleanup.NONE) -> int:
+        """Write every staged rule in one transaction (REMOVE deletes, others INSERT OR REPLACE, in the order
+        staged), after `cleanup`; RuleError ("Empty rule array") and no change when nothing is staged."""
+        if not self._count:
+            raise RuleError("Empty rule array")
+        with self._store._write() as db:
+            if cleanup is Cleanup.ALL:
+                db.execute("DELETE FROM rules")
+            elif cleanup is Cleanup.NON_TRANSITIVE:
+                db.execute("DELETE FROM rules WHERE state != ?", (RuleState.ALLOW_TRANSITIVE.value,))
+            db.execute(
+                "DELETE FROM rules WHERE (identifier, type) IN "
+                "(SELECT identifier, type FROM temp.staged_rules WHERE state = ?)",
+                (RuleState.REMOVE.value,),
+            )
+            # The last staged rule for an (identifier, type) wins, as applying them in order would.
+            db.execute(
+                "INSERT OR REPLACE INTO rules (identifier, state, type, custommsg, customurl, timestamp) "
+                "SELECT identifier, state, type, custommsg, customurl, timestamp FROM temp.staged_rules AS s "
+                "WHERE seq = (SELECT MAX(seq) FROM temp.staged_rules WHERE identifier = s.identifier "
+                "AND type = s.type) AND state != ? ORDER BY seq",
+                (RuleState.REMOVE.value,),
+            )
+        return self._count

@@ -37,6 +37,7 @@ class SyncContext:
     log: Callable[[str], None] = _quiet
     clock: Callable[[], float] = time.time
     warn: Callable[[str], None] | None = None  # what went wrong but did not stop the sync; default: `log`
+    deadline: float | None = None  # time.monotonic() value: the sync's budget ends here (full_sync sets it)
 
 
 def config_variant(config: Config) -> Variant:

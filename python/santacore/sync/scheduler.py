@@ -23,8 +23,9 @@ daemon's sync and the daemon for it. The daemon polls that lock instead of block
 up by another process's sync. As kMaxEnqueuedSyncs, at most two full syncs are running or waiting; a third
 `request_sync()` is answered TOO_MANY_SYNCS at once.
 
-Stopping: `stop()` (SIGTERM/SIGINT in `santacore syncd`) lets the HTTP attempt in flight finish (at most the
-transport's timeout), then every further request of that sync fails at once, as on a network failure. The stages
+Stopping: `stop()` (SIGTERM/SIGINT in `santacore syncd`) ends the HTTP attempt in flight within a fraction of a
+second (the default transport's `cancelled`), and every further request of that sync fails at once, as on a network
+failure. The stages
 guarantee what is left is consistent: rules are applied in one transaction after the last page, settings only at
 postflight, and events leave events.db only after a 200. Requests still queued are answered UNKNOWN without
 running.
@@ -60,7 +61,7 @@ from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol, responses, uploads
 from santacore.sync.context import SyncContext, config_variant, open_sync_context
 from santacore.sync.host import HostFacts, resolve_machine_id
-from santacore.sync.lock import sync_lock
+from santacore.sync.lock import lock_holder, sync_lock
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
 from santacore.sync.reachability import server_reachable
 from santacore.sync.settings import TransportSettings
@@ -100,10 +101,10 @@ class _DaemonTransport(Transport):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
-    def post(self, stage: str, body: bytes) -> bytes:
+    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
         if self._daemon.stopping:
             raise SyncError("not sent: the sync daemon is stopping", stage=stage)
-        reply = self._inner.post(stage, body)
+        reply = self._inner.post(stage, body) if deadline is None else self._inner.post(stage, body, deadline=deadline)
         if stage == protocol.PREFLIGHT:
             self._daemon.note_preflight(reply)
         return reply
@@ -464,7 +465,8 @@ class SyncDaemon:
                 return full_sync(ctx, state_path=self.state_path)
 
     def _waiting(self) -> None:
-        self._log("Waiting for another sync to finish")
+        holder = lock_holder(self.config.state_directory)
+        self._log(f"Waiting for another sync to finish ({holder} holds the sync lock)")
 
     # -- waiting ---------------------------------------------------------------------------------------------
 
@@ -499,4 +501,6 @@ class SyncDaemon:
     def _default_transport(self, config: Config, machine_id: str) -> Transport:
         settings = TransportSettings.from_config(config)
         retry = dataclasses.replace(settings.retry, sleep=self._retry_sleep)
-        return Transport(dataclasses.replace(settings, retry=retry), machine_id, log=self._log, trace=self._trace)
+        transport = Transport(dataclasses.replace(settings, retry=retry), machine_id, log=self._log, trace=self._trace)
+        transport.cancelled = lambda: self._stopping  # a stop ends the attempt in flight within a fraction of a second
+        return transport

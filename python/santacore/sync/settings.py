@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RULES",
+    "DEFAULT_MAX_RULE_BYTES",
+    "DEFAULT_MAX_RULE_PAGES",
+    "DEFAULT_SYNC_BUDGET",
     "DEFAULT_USER_AGENT",
     "RETRY_SCALE_ENV",
     "TransportSettings",
@@ -29,6 +33,13 @@ __all__ = [
 
 DEFAULT_USER_AGENT: Final = f"santactl-sync/{__version__}"
 DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+DEFAULT_SYNC_BUDGET: Final = 1800.0
+"""Seconds one full sync may take in all (every stage, attempt and retry sleep): 30 minutes."""
+DEFAULT_MAX_RULE_PAGES: Final = 20_000
+DEFAULT_MAX_RULES: Final = 2_000_000
+DEFAULT_MAX_RULE_BYTES: Final = 1024 * 1024 * 1024
+"""The rule download's bounds: pages, rules and decoded response bytes of one download (1,000,000 real rules
+take 1,000 pages of Santa's 1,000 or ~250 MB of JSON); its time is bounded by `sync_budget`."""
 RETRY_SCALE_ENV: Final = "SANTACORE_SYNC_RETRY_SCALE"
 """For tests only: a factor (0..1) applied to Santa's retry sleeps, e.g. 0.001 turns 4–32 s into 4–32 ms."""
 
@@ -59,7 +70,9 @@ class TransportSettings:
     trust anchors, or `ssl_context` is used as is (then the client certificate belongs in it). `client_cert`:
     ``(cert_pem, key_pem_or_None)``, or one path to a PKCS#12 file (or a PEM holding certificate and key),
     unlocked with `client_cert_password`. `timeout` is each attempt's one deadline, `xsrf_timeout` the XSRF
-    request's; `max_response_bytes` bounds a response body, on the wire and decoded. The `Transport` validates
+    request's; `max_response_bytes` bounds a response body, on the wire and decoded. `sync_budget` (seconds) bounds
+    one whole full sync; `max_rule_pages`, `max_rules` and `max_rule_bytes` bound one rule download (a bound hit
+    fails the stage and applies nothing). The `Transport` validates
     the values (ValueError) and loads the TLS material (SyncError)."""
 
     base_url: str
@@ -76,6 +89,10 @@ class TransportSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     proxy: str | None = None
+    sync_budget: float = DEFAULT_SYNC_BUDGET
+    max_rule_pages: int = DEFAULT_MAX_RULE_PAGES
+    max_rules: int = DEFAULT_MAX_RULES
+    max_rule_bytes: int = DEFAULT_MAX_RULE_BYTES
 
     @classmethod
     def from_config(cls, config: Config) -> TransportSettings:

@@ -4,7 +4,9 @@ The outcomes are Santa's (§1.5):
 
 - preflight fails → PREFLIGHT_FAILED, nothing else happens;
 - an event batch fails → the rest stay stored; the stage still "succeeds";
-- any rule page fails → RULE_DOWNLOAD_FAILED; no rule from any page is applied;
+- any rule page fails → RULE_DOWNLOAD_FAILED; no rule from any page is applied (the pages are staged in a temporary
+  table of rules.db's connection as they arrive, so memory stays bounded; the download is bounded in pages, rules
+  and bytes by the TransportSettings, in time by the sync's budget);
 - postflight's HTTP result is ignored; the preflight settings are applied and persisted.
 
 Nothing is lost: events leave events.db only after the server answered 200 for them
@@ -15,6 +17,8 @@ downloaded rules reach rules.db in one transaction.
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -29,6 +33,7 @@ from santacore.sync import protocol, responses
 from santacore.sync.context import SyncContext
 from santacore.sync.protocol import SyncType
 from santacore.sync.responses import PreflightResponse
+from santacore.sync.settings import DEFAULT_MAX_RULE_BYTES, DEFAULT_MAX_RULE_PAGES, DEFAULT_MAX_RULES
 from santacore.sync.state import SERVER_SWITCHES, SyncState, effective_config, load_state, save_state
 from santacore.sync.wire import encode_json
 
@@ -85,8 +90,14 @@ class NotApplied:
 
 
 def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
-    """Send one stage body in the context's wire variant; the raw answer (SyncError when it fails)."""
-    return ctx.transport.post(stage, encode_json(body, ctx.variant))
+    """Send one stage body in the context's wire variant; the raw answer (SyncError when it fails). Within a
+    full sync, every attempt ends at the sync's budget (`ctx.deadline`)."""
+    data = encode_json(body, ctx.variant)
+    if ctx.deadline is None:
+        return ctx.transport.post(stage, data)
+    if time.monotonic() >= ctx.deadline:
+        raise SyncError("not sent: the sync's time budget is spent", stage=stage)
+    return ctx.transport.post(stage, data, deadline=ctx.deadline)
 
 
 def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
@@ -94,10 +105,14 @@ def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
     ctx.log(line)
 
 
-def _fail(result: SyncResult, status: SyncStatus, stage: str, line: str, error: SyncError) -> SyncResult:
-    """The sync's final outcome: kept in the result (`error`, and `log`) for the caller to report once."""
+def _fail(
+    ctx: SyncContext, result: SyncResult, status: SyncStatus, stage: str, line: str, error: SyncError
+) -> SyncResult:
+    """The sync's final outcome: kept in the result (`error`, and `log`) for the caller to report once; the
+    events still queued are counted."""
     result.status, result.error = status, f"{stage}: {error}"
     result.log.append(line)
+    result.events_left = ctx.events.count()
     return result
 
 
@@ -105,6 +120,10 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     """Run one full sync. Never raises for server or network trouble: the result says what
     happened. Store failures (a corrupt database) do raise, as nothing can be done safely."""
     result = SyncResult()
+    if ctx.deadline is None:
+        budget = getattr(ctx.transport.settings, "sync_budget", None)
+        if budget:
+            ctx.deadline = time.monotonic() + budget
     if not ctx.config.sync_base_url:
         result.status, result.error = SyncStatus.MISSING_SYNC_BASE_URL, "Missing SyncBaseURL"
         return result
@@ -131,7 +150,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
         )
         preflight = responses.parse_preflight_response(post(ctx, protocol.PREFLIGHT, body), ctx.variant)
     except SyncError as e:
-        return _fail(result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
+        return _fail(ctx, result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
     performed = responses.performed_sync_type(state.sync_type_required, preflight)
     result.performed = performed
     _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync)")
@@ -140,13 +159,26 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     _upload_events(ctx, result, preflight.batch_size or protocol.DEFAULT_BATCH_SIZE, performed, config)
 
     # 3. ruledownload (required; all pages, then one transaction)
-    try:
-        rules = _download_rules(ctx, result)
-    except SyncError as e:
-        return _fail(result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
-    if rules:
-        cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
-        result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
+    cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
+    staging = getattr(ctx.rules, "staging", None)
+    if staging is not None:  # rules.db: the pages are staged on disk as they arrive, memory stays bounded
+        with staging() as staged:
+            try:
+                _download_rules(ctx, result, staged.add)
+            except SyncError as e:
+                return _fail(
+                    ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e
+                )
+            if staged.count:
+                result.rules_applied = staged.apply(cleanup=cleanup)
+    else:
+        rules: list[Rule] = []
+        try:
+            _download_rules(ctx, result, rules.extend)
+        except SyncError as e:
+            return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
+        if rules:
+            result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
     for skipped in result.rules_not_applied:
         line = f"Rule not applied: {skipped.describe()}"
         result.log.append(line)
@@ -192,6 +224,13 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
     failing batch ends the stage; a clean sync drops events unsent unless configured otherwise."""
     if ctx.events.count() == 0:
         return
+    problem = ctx.events.writable() if hasattr(ctx.events, "writable") else None
+    if problem is not None:
+        # An uploaded batch must then be deleted; one that cannot be would be sent again at every sync.
+        _say(
+            ctx, result, f"Event upload skipped, {ctx.events.count()} events kept: events.db is not writable: {problem}"
+        )
+        return
     send = performed is SyncType.NORMAL or config.sync_enable_clean_sync_event_upload
     for rows in ctx.events.pending(batch_size):
         events: list[StoredEvent] = []
@@ -230,21 +269,44 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
     _say(ctx, result, f"Event upload complete: {result.events_uploaded} events uploaded")
 
 
-def _download_rules(ctx: SyncContext, result: SyncResult) -> list[Rule]:
-    rules: list[Rule] = []
+def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterable[Rule]], None]) -> None:
+    """Every page, within the transport settings' bounds (pages, rules, bytes; time is the sync's budget): a
+    bound hit fails the stage and nothing is applied."""
+    settings = getattr(ctx.transport, "settings", None)
+    max_pages = int(getattr(settings, "max_rule_pages", DEFAULT_MAX_RULE_PAGES))
+    max_rules = int(getattr(settings, "max_rules", DEFAULT_MAX_RULES))
+    max_bytes = int(getattr(settings, "max_rule_bytes", DEFAULT_MAX_RULE_BYTES))
     cursor: str | None = None
     seen: set[str] = set()
     number = 0
+    size = 0
     while True:
         number += 1
+        if number > max_pages:
+            raise SyncError(
+                f"the server sent more than {max_pages} pages of rules (max_rule_pages); nothing applied",
+                stage=protocol.RULEDOWNLOAD,
+            )
         body = protocol.ruledownload_request(cursor, ctx.machine_id, ctx.variant)
-        page = responses.parse_ruledownload_response(post(ctx, protocol.RULEDOWNLOAD, body), ctx.variant)
+        raw = post(ctx, protocol.RULEDOWNLOAD, body)
+        size += len(raw)
+        if size > max_bytes:
+            raise SyncError(
+                f"the rule download passed {max_bytes} bytes (max_rule_bytes) at page {number}; nothing applied",
+                stage=protocol.RULEDOWNLOAD,
+            )
+        page = responses.parse_ruledownload_response(raw, ctx.variant)
+        if result.rules_received + page.received > max_rules:
+            raise SyncError(
+                f"the server sent more than {max_rules} rules (max_rules) by page {number}; nothing applied",
+                stage=protocol.RULEDOWNLOAD,
+            )
         result.rules_received += page.received
         result.rules_processed += page.processed
-        rules.extend(page.rules)
+        keep(page.rules)
         result.rules_not_applied.extend(NotApplied(number, s.index + 1, s.identifier, s.reason) for s in page.skipped)
         if not page.cursor:
-            return rules
+            return
         if page.cursor in seen:  # a server repeating a cursor would page for ever
             raise SyncError(f"the server repeated cursor {page.cursor!r}", stage=protocol.RULEDOWNLOAD)
         seen.add(page.cursor)

@@ -11,7 +11,11 @@ certificates), `retry` (attempts and sleeps), `settings` (`TransportSettings`, b
   retries every failure; ``RetryPolicy(stop_on_4xx=True)`` gives [N]'s stop on a 4xx other than
   408/429. "No network" (ENETUNREACH/ENETDOWN, Santa's NSURLErrorNotConnectedToInternet) stops at once.
 * Each attempt has one deadline (`timeout`, 30 s), as Santa cancels the task when its semaphore
-  wait expires: httpx's per-operation timeouts are set to it and the body read is cut off at it.
+  wait expires. It bounds the whole exchange — connect, TLS, request, status line, headers and body —
+  however slowly the server trickles bytes: every socket operation (httpcore network backend wrapper)
+  waits at most until that deadline, in slices of 0.25 s, so that `Transport.cancelled` (a stopping
+  daemon) also ends the attempt in flight within a fraction of a second. `post(..., deadline=)` adds
+  the sync's overall budget: attempts end at it and no retry sleeps past it.
 * XSRF (§2.5): on a 403, a TLS "certificate required" alert or an unparseable response, and only
   while no token is held, ``POST <base>xsrf/<machine_id>`` (empty body, no Content-Type, `xsrf_timeout`),
   then the request is tried again with the token (at once: see below; it still counts as an attempt).
@@ -43,11 +47,13 @@ exception escapes. One Transport may serve a full sync and an immediate event up
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+import httpcore
 import httpx
 
 from santacore.errors import SyncError, SyncHTTPError
@@ -71,6 +77,85 @@ from santacore.sync.xsrf import XSRF_STAGE, XsrfToken
 __all__ = ["Exchange", "Transport"]
 
 _log = logging.getLogger(__name__)
+
+_SLICE = 0.25  # seconds: how often a blocked read looks at the deadline and the stop flag
+_bound = threading.local()  # .deadline (time.monotonic() value) and .cancelled (callable) of this thread's attempt
+
+
+def _remaining() -> float | None:
+    """Seconds left before this thread's attempt deadline (None: unbounded); raises when the attempt is cancelled."""
+    cancelled = getattr(_bound, "cancelled", None)
+    if cancelled is not None and cancelled():
+        raise httpcore.ReadError("cancelled: the sync is stopping")
+    deadline: float | None = getattr(_bound, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _cap(timeout: float | None, exc: type[Exception]) -> float | None:
+    left = _remaining()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise exc("the attempt's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every operation ends at the attempt's one deadline (connect, headers and body alike,
+    however slowly the server trickles bytes) or within `_SLICE` seconds of the sync being stopped."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        started = time.monotonic()
+        while True:
+            limit = _cap(None if timeout is None else timeout - (time.monotonic() - started), httpcore.ReadTimeout)
+            if limit is not None and limit <= 0:
+                raise httpcore.ReadTimeout("timed out")
+            try:
+                return self._inner.read(max_bytes, _SLICE if limit is None else min(limit, _SLICE))
+            except httpcore.ReadTimeout:
+                continue  # a slice ended: look at the deadline and the stop flag again
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _cap(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):  # type: ignore[no-untyped-def]
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, _cap(timeout, httpcore.ConnectTimeout))
+        )
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        stream = self._inner.connect_tcp(
+            host, port, _cap(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):  # type: ignore[no-untyped-def]
+        return _DeadlineStream(
+            self._inner.connect_unix_socket(path, _cap(timeout, httpcore.ConnectTimeout), socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport(verify: object, proxy: str | None) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(verify=verify, proxy=proxy)  # type: ignore[arg-type]
+    transport._pool._network_backend = _DeadlineBackend()  # httpx has no public knob for httpcore's backend
+    return transport
 
 
 def _quiet(line: str) -> None:
@@ -109,6 +194,8 @@ class Transport:
             raise ValueError("max_response_bytes must not be negative")
         self._xsrf = XsrfToken()
         self._closed = False
+        self.cancelled: Callable[[], bool] | None = None
+        """When set and true, the attempt in flight ends within a fraction of a second and no other is made."""
         if client is not None:
             if settings.custom_tls or settings.proxy is not None:
                 raise ValueError("with client=..., TLS and proxy settings belong to that client")
@@ -124,7 +211,9 @@ class Transport:
             )
         elif settings.client_cert is not None or settings.ca_file is not None or settings.ca_data is not None:
             raise ValueError("with ssl_context=..., the trust anchors and the client certificate belong in it")
-        self._client = httpx.Client(verify=ctx, proxy=settings.proxy, follow_redirects=False, trust_env=False)
+        self._client = httpx.Client(
+            transport=_deadline_transport(ctx, settings.proxy), follow_redirects=False, trust_env=False
+        )
         self._owns_client = True
 
     # -- public API ------------------------------------------------------------------------------
@@ -156,9 +245,10 @@ class Transport:
         check_stage(stage)
         return f"{self._base.text}{stage}/{self.machine_id}"
 
-    def post(self, stage: str, body: bytes) -> bytes:
+    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
         """POST `body` to `stage` with Santa's headers, compression and retries; the raw
-        (decoded, size-limited) response body of the HTTP 200."""
+        (decoded, size-limited) response body of the HTTP 200. `deadline` (a `time.monotonic()` value, e.g. the
+        end of the sync's budget) cuts every attempt short at it and ends the retries."""
         if self._closed:
             raise SyncError("the transport has been closed", stage=stage)
         url = self.url(stage)
@@ -171,15 +261,23 @@ class Transport:
         wait_first = False
         for attempt in range(1, policy.attempts + 1):
             if attempt >= 2 and wait_first:
-                policy.sleep(policy.delays(attempt))
+                pause = policy.delays(attempt)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    self.log(f"{stage}: not retried: the sync's time budget would run out during the {pause:g} s wait")
+                    break
+                policy.sleep(pause)
+            self._check_live(stage, deadline)
             wait_first = True
             _log.debug("%s: performing request, attempt %d (of %d maximum)", stage, attempt, policy.attempts)
             sent_token = self._xsrf.header
             headers = self._headers(content_type=True, encoding=encoding, token=sent_token)
             try:
-                reply = self._perform(url, content, headers, self.settings.timeout, with_body=True, sent=raw)
+                reply = self._perform(
+                    url, content, headers, self.settings.timeout, with_body=True, sent=raw, limit=deadline
+                )
             except AttemptFailed as exc:
                 status, failure = None, exc.message
+                self._check_live(stage, deadline, failure)
                 _log.debug("%s: attempt %d failed: %s", stage, attempt, failure)
                 if exc.final:
                     self._say_attempt(stage, attempt, failure, "not retried")
@@ -231,6 +329,14 @@ class Transport:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _check_live(self, stage: str, deadline: float | None, failure: str = "") -> None:
+        """SyncError (not retried) once the sync is stopping or its time budget is spent."""
+        if self.cancelled is not None and self.cancelled():
+            self.log(f"{stage}: stopped: the sync is stopping" + (f" ({failure})" if failure else ""))
+            raise SyncError("not completed: the sync is stopping", stage=stage)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise SyncError("the sync's time budget is spent" + (f" ({failure})" if failure else ""), stage=stage)
+
     def _say_attempt(self, stage: str, attempt: int, failure: str, then: str) -> None:
         self.log(f"{stage}: attempt {attempt} of {self.settings.retry.attempts} failed: {failure}; {then}")
 
@@ -244,7 +350,15 @@ class Transport:
         return self._perform(self.url(XSRF_STAGE), b"", headers, self.settings.xsrf_timeout, with_body=False)
 
     def _perform(
-        self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool, sent: bytes = b""
+        self,
+        url: str,
+        content: bytes,
+        headers: list[Header],
+        timeout: float,
+        *,
+        with_body: bool,
+        sent: bytes = b"",
+        limit: float | None = None,
     ) -> Reply:
         """One HTTP exchange with one deadline; raises AttemptFailed for transport failures. Each exchange, failed
         or not, is reported to `trace` (when set)."""
@@ -252,7 +366,7 @@ class Transport:
         reply: Reply | None = None
         error: str | None = None
         try:
-            reply = self._exchange(url, content, headers, timeout, with_body=with_body)
+            reply = self._exchange(url, content, headers, timeout, with_body=with_body, limit=limit)
             return reply
         except AttemptFailed as exc:
             error = exc.message
@@ -278,9 +392,23 @@ class Transport:
                     )
                 )
 
-    def _exchange(self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool) -> Reply:
-        host = self._base.origin.netloc.decode("ascii")
+    def _exchange(
+        self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool, limit: float | None
+    ) -> Reply:
         deadline = time.monotonic() + timeout
+        if limit is not None:
+            deadline = min(deadline, limit)
+        saved = getattr(_bound, "deadline", None), getattr(_bound, "cancelled", None)
+        _bound.deadline, _bound.cancelled = deadline, self.cancelled
+        try:
+            return self._exchange_bounded(url, content, headers, timeout, with_body=with_body, deadline=deadline)
+        finally:
+            _bound.deadline, _bound.cancelled = saved
+
+    def _exchange_bounded(
+        self, url: str, content: bytes, headers: list[Header], timeout: float, *, with_body: bool, deadline: float
+    ) -> Reply:
+        host = self._base.origin.netloc.decode("ascii")
         request = self._client.build_request(
             "POST", self._base.origin, content=content, headers=headers, timeout=httpx.Timeout(timeout)
         )

@@ -193,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the outcome as JSON (status, figures, rules not applied and why); stage lines go to stderr",
     )
+    sync.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up waiting for another sync's lock after SECONDS (exit 8); default: wait",
+    )
+    sync.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time budget for the whole sync, retries included (default 1800)",
+    )
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
     clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")

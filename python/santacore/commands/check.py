@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config_in_force(args.config).config
         settings = PolicySettings.from_config(config)
         fi = file_info(args.path)
-        with RuleStore(config.rules_db) as rules:
+        with RuleStore(config.rules_db, read_only=os.path.lexists(config.rules_db)) as rules:  # deciding only reads
             result = decide_for_file(fi, rules, settings)
     except (SantacoreError, OSError) as e:  # ConfigError, FileInfoError, StoreError, RuleError (StaticRules)
         print(f"santacore check: {error_text(e, config or config_if_readable(args.config))}", file=sys.stderr)

@@ -59,7 +59,7 @@ def _rule_lookup(config_path: str | None) -> tuple[Callable[[FileInfo], str], Ca
     try:
         config = load_config_in_force(config_path).config
         settings = PolicySettings.from_config(config)
-        store = RuleStore(config.rules_db) if os.path.lexists(config.rules_db) else None
+        store = RuleStore(config.rules_db, read_only=True) if os.path.lexists(config.rules_db) else None
     except (SantacoreError, OSError) as e:
         print(f"santacore fileinfo: Rule not shown: {e}", file=sys.stderr)
         return None

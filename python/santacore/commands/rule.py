@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         print(CENTRALLY_MANAGED, file=sys.stderr)
         return EXIT_ERROR
     try:
-        with RuleStore(config.rules_db) as store:
+        # Listing, checking and exporting only read: a read-only state directory must not stop them.
+        writes = state is not None or args.import_file is not None
+        with RuleStore(config.rules_db, read_only=not writes and os.path.lexists(config.rules_db)) as store:
             return _run(args, store, state)
     except (RuleError, FileInfoError) as e:
         what = "Failed to modify rules" if state is not None or args.import_file is not None else "santacore rule"

@@ -129,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
         return settings
     config, ident = settings
     requested = SyncType.CLEAN_ALL if args.clean_all else SyncType.CLEAN if args.clean else None
-    as_json = bool(getattr(args, "json", False))
-    timeout = getattr(args, "timeout", None)  # --timeout SECONDS: how long to wait for another sync's lock
-    budget = getattr(args, "budget", None)  # --budget SECONDS: the whole sync's time budget
+    as_json = args.json
+    timeout = args.timeout  # how long to wait for another sync's lock
+    budget = args.budget  # the whole sync's time budget
     give_up = None if timeout is None else time.monotonic() + float(timeout)
     lock_path = os.path.join(os.fspath(config.state_directory), SYNC_LOCK_NAME)
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 log=say_err if as_json else print,
                 attempt_log=say_err,
                 warn=say_err,
-                trace=exchange_printer(int(getattr(args, "verbose", 0) or 0)),
+                trace=exchange_printer(args.verbose),
                 settings=None
                 if budget is None
                 else dataclasses.replace(TransportSettings.from_config(config), sync_budget=float(budget)),

@@ -232,7 +232,13 @@ def test_a_waiting_sync_names_the_lock_holder_and_honours_its_timeout(
 
     config = config_for(tmp_path, "http://127.0.0.1:9/")
     args = argparse.Namespace(
-        config=str(tmp_path / "santacore.toml"), clean=False, clean_all=False, json=False, verbose=0, timeout=0.5
+        config=str(tmp_path / "santacore.toml"),
+        clean=False,
+        clean_all=False,
+        json=False,
+        verbose=0,
+        timeout=0.5,
+        budget=None,
     )
     holder = threading.Event()
     release = threading.Event()

@@ -240,3 +240,25 @@ def test_a_symlink_loop_says_so(tmp_path: Path) -> None:
     result = santacore("bundleinfo", str(tmp_path / "a"))
     assert result.returncode == 1
     assert "Too many levels of symbolic links" in result.stderr
+
+
+# --- the state directory: rules.db and sync-state.json --------------------------------------------
+
+
+def test_a_fifo_rules_db_is_refused_without_blocking(tmp_path: Path, config: Path) -> None:
+    (tmp_path / "state").mkdir()
+    os.mkfifo(tmp_path / "state" / "rules.db")
+    for argv in (["rule", "--list"], ["rule", "--block", "--identifier", "a" * 64]):
+        result = santacore(*argv, "--config", str(config))
+        assert result.returncode == 1, (argv, result.stderr)
+        assert "rules.db" in result.stderr and "not a regular file (a FIFO)" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "state" / "rules.db").is_fifo()  # left untouched
+
+
+def test_a_fifo_sync_state_is_refused_without_blocking(tmp_path: Path, config: Path) -> None:
+    (tmp_path / "state").mkdir()
+    os.mkfifo(tmp_path / "state" / "sync-state.json")
+    result = santacore("config", "show", "--config", str(config))
+    assert result.returncode == 1
+    assert "sync-state.json: sync state is not a regular file (a FIFO); left untouched" in result.stderr

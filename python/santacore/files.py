@@ -19,6 +19,7 @@ INFO_PLIST_LIMIT = 16 * MiB  # the largest Info.plist in macOS's own apps is wel
 CODE_RESOURCES_LIMIT = 64 * MiB  # a seal of every resource file: a few MiB even for the largest apps
 CONFIG_LIMIT = 1 * MiB  # a santacore TOML file is a few KiB, even with hundreds of StaticRules
 PROFILE_LIMIT = 16 * MiB  # a signed .mobileconfig with certificates and StaticRules: tens of KiB
+SYNC_STATE_LIMIT = 1 * MiB  # sync-state.json: a few hundred bytes of settings and times
 IMPORT_LIMIT = 256 * MiB  # `rule --import`: ~250 bytes a rule, so a million rules fit with room to spare
 
 _KINDS = (
@@ -40,11 +41,9 @@ def _size_text(limit: int) -> str:
     return f"{limit // MiB} MiB" if limit % MiB == 0 else f"{limit} bytes"
 
 
-def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
-    """The contents of the regular file at `path`, at most `limit` bytes.
-
-    Raises UnsuitableFileError ("not a regular file (a FIFO)", "larger than 16 MiB") or the
-    OSError of the open or read itself."""
+def _open_regular_file(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """A blocking descriptor of the regular file at `path`, and its fstat; UnsuitableFileError
+    for anything else. O_NONBLOCK makes opening a FIFO without a writer return at once."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     try:
@@ -53,11 +52,24 @@ def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "a special file")
             code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
             raise UnsuitableFileError(code, f"not a regular file ({kind})", os.fspath(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The contents of the regular file at `path`, at most `limit` bytes.
+
+    Raises UnsuitableFileError ("not a regular file (a FIFO)", "larger than 16 MiB") or the
+    OSError of the open or read itself."""
+    fd, st = _open_regular_file(path)
+    try:
         too_large = UnsuitableFileError(errno.EFBIG, f"larger than {_size_text(limit)}", os.fspath(path))
         if st.st_size > limit:
             raise too_large
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
         chunks = []
         remaining = limit + 1  # one byte more than allowed tells a file that grew past the cap
         while remaining > 0:
@@ -69,5 +81,15 @@ def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
         if remaining <= 0:
             raise too_large
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_regular_file_head(path: str | os.PathLike[str], size: int) -> bytes:
+    """The first `size` bytes (fewer if the file is shorter) of the regular file at `path`: a
+    database's magic, say. Raises UnsuitableFileError or the OSError of the open or read."""
+    fd, _ = _open_regular_file(path)
+    try:
+        return os.read(fd, size)
     finally:
         os.close(fd)

@@ -14,6 +14,7 @@ exactly as it was: never migrated, converted to WAL, deleted or recreated.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from enum import Enum
 from typing import Any
 
 from santacore.errors import StoreError
+from santacore.files import UnsuitableFileError, read_regular_file_head
 from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
 from santacore.santad.statedir import create_private_file
 
@@ -112,9 +114,9 @@ class RuleStore:
         self.read_only = read_only
         if read_only:
             self.created_fresh = False
+            _check_header(self.path)  # first: it names a FIFO or a foreign file for what it is
             if not os.path.isfile(self.path):
                 raise StoreError(f"{self.path}: no rules database here")
-            _check_header(self.path)
             try:
                 self._db = sqlite3.connect(
                     f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro",
@@ -448,12 +450,15 @@ def _check_header(path: str) -> None:
     """Refuse, without letting SQLite near it, a file that is not an SQLite database (an empty file
     is one: SQLite gives it a schema)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
+        head = read_regular_file_head(path, len(SQLITE_MAGIC))  # a FIFO here would block a plain open
     except FileNotFoundError:
         return
     except IsADirectoryError:
         raise StoreError(f"{path}: is a directory, not a rules database") from None
+    except UnsuitableFileError as e:
+        if e.errno == errno.EISDIR:
+            raise StoreError(f"{path}: is a directory, not a rules database") from None
+        raise StoreError(f"{path}: {e.strerror}, not a rules database; left untouched") from None
     except OSError as e:
         raise StoreError(f"{path}: cannot read: {e.strerror or e}") from None
     if head and head != SQLITE_MAGIC:

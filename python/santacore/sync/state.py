@@ -17,6 +17,7 @@ from typing import Any
 
 from santacore.config.settings import Config
 from santacore.errors import StoreError
+from santacore.files import SYNC_STATE_LIMIT, UnsuitableFileError, read_regular_file
 from santacore.santad.decisions import ClientMode
 from santacore.santad.statedir import create_private_file, fsync_directory
 from santacore.sync.protocol import SyncType
@@ -82,10 +83,11 @@ def load_state(path: str | os.PathLike[str]) -> SyncState:
     state is an error and is left alone."""
     where = os.fspath(path)
     try:
-        with open(where, "rb") as f:
-            raw = f.read()
+        raw = read_regular_file(where, SYNC_STATE_LIMIT)
     except FileNotFoundError:
         return SyncState()
+    except UnsuitableFileError as e:  # a FIFO, a device or a runaway file: never read it, never replace it
+        raise StoreError(f"{where}: sync state is {e.strerror}; left untouched") from None
     if not raw.strip():
         return SyncState()
     try:

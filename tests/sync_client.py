@@ -27,6 +27,7 @@ from santacore.sync.retry import RetryPolicy
 from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncResult, full_sync
 from santacore.testing import SyncServer
+from tests.spec_tables import SPEC_EVENT_FIELDS
 
 MACHINE = "9B0F3E52-6C1D-4E8A-B7F2-0D4C5A6E7F81"
 NO_SLEEP = RetryPolicy(sleep=lambda seconds: None)
@@ -92,37 +93,6 @@ class SyncTestClient:
 # --------------------------------------------------------------------------------------------------
 # The eventupload body by the spec (§3.2, §4.1–4.4, §2.3), independent of santacore.santad.events
 
-# §4.1's fields 1–28 in field-number order, with their proto types.
-EVENT_FIELDS = (
-    ("file_sha256", "string"),
-    ("file_path", "string"),
-    ("file_name", "string"),
-    ("executing_user", "string"),
-    ("execution_time", "double"),
-    ("logged_in_users", "list"),
-    ("current_sessions", "list"),
-    ("decision", "enum"),
-    ("file_bundle_id", "string"),
-    ("file_bundle_path", "string"),
-    ("file_bundle_executable_rel_path", "string"),
-    ("file_bundle_name", "string"),
-    ("file_bundle_version", "string"),
-    ("file_bundle_version_string", "string"),
-    ("file_bundle_hash", "string"),
-    ("file_bundle_hash_millis", "uint32"),
-    ("file_bundle_binary_count", "uint32"),
-    ("pid", "int32"),
-    ("ppid", "int32"),
-    ("parent_name", "string"),
-    ("team_id", "string"),
-    ("signing_id", "string"),
-    ("cdhash", "string"),
-    ("quarantine_data_url", "string"),
-    ("quarantine_referer_url", "string"),
-    ("quarantine_timestamp", "uint32"),
-    ("quarantine_agent_bundle_id", "string"),
-    ("signing_chain", "list"),
-)
 # §4.4: a BUNDLE_BINARY event has no execution time, process, users, sessions or quarantine data.
 NOT_IN_BUNDLE_BINARY = frozenset(
     {"executing_user", "execution_time", "logged_in_users", "current_sessions", "pid", "ppid", "parent_name"}
@@ -168,7 +138,7 @@ def spec_event(event: StoredEvent, variant: Variant) -> dict[str, Any]:
     """One event object as `variant` uploads it (§4.1; §2.3's omission rules; §4.4 for BUNDLE_BINARY)."""
     bundle_binary = event.decision is Decision.BUNDLE_BINARY
     out: dict[str, Any] = {}
-    for key, kind in EVENT_FIELDS:
+    for key, kind in SPEC_EVENT_FIELDS:  # §4.1's fields 1–28 in field-number order
         value = None if bundle_binary and key in NOT_IN_BUNDLE_BINARY else _field(event, key, variant)
         if variant is Variant.GOOGLE_JSON:  # NSDictionary: only nil is left out; the timestamp is always sent
             if key == "quarantine_timestamp":

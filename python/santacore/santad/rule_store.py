@@ -300,29 +300,15 @@ class RuleStore:
                 db.execute("DELETE FROM rules")
             elif cleanup is Cleanup.NON_TRANSITIVE:
                 db.execute("DELETE FROM rules WHERE state != ?", (RuleState.ALLOW_TRANSITIVE.value,))
-            for i, rule in enumerate(batch, 1):
-                if not isinstance(rule, Rule):
-                    raise RuleError(f"Rule array contained invalid entry #{i}: {rule!r}")
-                try:
-                    rule = rule.validated()
-                except RuleError as e:
-                    raise RuleError(
-                        f"Rule array contained invalid entry #{i} ({rule.type!r} {rule.identifier!r}): {e}"
-                    ) from None
+            for i, entry in enumerate(batch, 1):
+                rule = _checked_entry(entry, i)
                 if rule.state is RuleState.REMOVE:
                     db.execute("DELETE FROM rules WHERE identifier=? AND type=?", (rule.identifier, rule.type.value))
                 else:
                     db.execute(
                         "INSERT OR REPLACE INTO rules (identifier, state, type, custommsg, customurl, timestamp) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            rule.identifier,
-                            rule.state.value,
-                            rule.type.value,
-                            rule.custom_msg,
-                            rule.custom_url,
-                            rule.timestamp,
-                        ),
+                        _row(rule),
                     )
         return len(batch)
 
@@ -465,6 +451,23 @@ def _check_header(path: str) -> None:
         raise StoreError(f"{path}: not an SQLite database (a rules.db was expected); left untouched")
 
 
+def _checked_entry(entry: object, position: int) -> Rule:
+    """Entry `position` (1-based) of a rule batch, validated and normalised; RuleError naming it otherwise."""
+    if not isinstance(entry, Rule):
+        raise RuleError(f"Rule array contained invalid entry #{position}: {entry!r}")
+    try:
+        return entry.validated()
+    except RuleError as e:
+        raise RuleError(
+            f"Rule array contained invalid entry #{position} ({entry.type!r} {entry.identifier!r}): {e}"
+        ) from None
+
+
+def _row(rule: Rule) -> tuple[str, int, int, str | None, str | None, int]:
+    """A rule as the columns (identifier, state, type, custommsg, customurl, timestamp) of rules.db."""
+    return (rule.identifier, rule.state.value, rule.type.value, rule.custom_msg, rule.custom_url, rule.timestamp)
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -482,19 +485,8 @@ class RuleStaging:
 
     def add(self, rules: Iterable[Rule]) -> None:
         rows: list[tuple[str, int, int, str | None, str | None, int]] = []
-        for rule in rules:
-            if not isinstance(rule, Rule):
-                raise RuleError(f"Rule array contained invalid entry #{self._count + len(rows) + 1}: {rule!r}")
-            try:
-                rule = rule.validated()
-            except RuleError as e:
-                raise RuleError(
-                    f"Rule array contained invalid entry #{self._count + len(rows) + 1} "
-                    f"({rule.type!r} {rule.identifier!r}): {e}"
-                ) from None
-            rows.append(
-                (rule.identifier, rule.state.value, rule.type.value, rule.custom_msg, rule.custom_url, rule.timestamp)
-            )
+        for entry in rules:
+            rows.append(_row(_checked_entry(entry, self._count + len(rows) + 1)))
         store = self._store
         with store._lock:
             try:

@@ -199,7 +199,11 @@ def endless_cursor(conn: socket.socket, stage: str, attempt: int) -> None:
 
 @pytest.mark.parametrize(
     ("bound", "message"),
-    [({"max_rule_pages": 30}, "max_rule_pages"), ({"max_rules": 95}, "max_rules"), ({"max_rule_bytes": 4000}, "bytes")],
+    [
+        ({"max_rule_pages": 30}, "RuleDownloadMaxPages"),
+        ({"max_rules": 95}, "RuleDownloadMaxRules"),
+        ({"max_rule_bytes": 4000}, "RuleDownloadMaxBytes"),
+    ],
 )
 def test_endless_cursor_hits_a_bound_and_applies_nothing(tmp_path: Path, bound: dict[str, Any], message: str) -> None:
     with raw_server(endless_cursor) as server:
@@ -210,6 +214,82 @@ def test_endless_cursor_hits_a_bound_and_applies_nothing(tmp_path: Path, bound: 
     assert server.count("ruledownload") <= 31
     with RuleStore(client.config.rules_db) as rules:
         assert rules.counts().total == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RuleDownloadMaxPages", 30, "more than 30 pages of rules (RuleDownloadMaxPages)"),
+        ("RuleDownloadMaxRules", 95, "more than 95 rules (RuleDownloadMaxRules)"),
+        ("RuleDownloadMaxBytes", 4000, "passed 4000 bytes (RuleDownloadMaxBytes)"),
+    ],
+)
+def test_rule_download_bounds_come_from_the_configuration(tmp_path: Path, key: str, value: int, message: str) -> None:
+    """The bounds are configuration keys: the `santacore sync` a person runs stops at the configured one."""
+    import subprocess
+    import sys
+
+    with raw_server(endless_cursor) as server:
+        config_for(tmp_path, server.base_url)
+        config_file = tmp_path / "santacore.toml"
+        config_file.write_text(config_file.read_text() + f"{key} = {value}\n")
+        assert getattr(load_config(config_file, environ={}), _ATTRS[key]) == value
+        done = subprocess.run(
+            [sys.executable, "-m", "santacore.cli", "sync", "--config", str(config_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "SANTACORE_SYNC_RETRY_SCALE": "0.001"},
+        )
+    assert done.returncode != 0
+    assert message in done.stdout + done.stderr
+    assert server.count("ruledownload") <= 31
+    with RuleStore(tmp_path / "state" / "rules.db") as rules:
+        assert rules.counts().total == 0
+
+
+_ATTRS = {
+    "RuleDownloadMaxPages": "rule_download_max_pages",
+    "RuleDownloadMaxRules": "rule_download_max_rules",
+    "RuleDownloadMaxBytes": "rule_download_max_bytes",
+}
+
+
+def test_time_budget_and_bounds_keys_reach_the_transport(tmp_path: Path) -> None:
+    config_file = tmp_path / "santacore.toml"
+    config_file.write_text(
+        'SyncBaseURL = "http://127.0.0.1:9/"\nSyncTimeBudget = 45\nRuleDownloadMaxPages = 7\n'
+        "RuleDownloadMaxRules = 700\nRuleDownloadMaxBytes = 70000\n"
+    )
+    settings = TransportSettings.from_config(load_config(config_file, environ={}))
+    assert (settings.sync_budget, settings.max_rule_pages, settings.max_rules, settings.max_rule_bytes) == (
+        45.0,
+        7,
+        700,
+        70000,
+    )
+    defaults = TransportSettings.from_config(Config(sync_base_url="http://127.0.0.1:9/"))
+    assert (defaults.sync_budget, defaults.max_rule_pages) == (1800.0, 20_000)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("SyncTimeBudget = 0", "expected 1 to 604800 seconds, got 0"),
+        ('SyncTimeBudget = "10"', 'expected a whole number of seconds, got "10"'),
+        ("RuleDownloadMaxPages = -1", "expected 1 to 4294967295 pages, got -1"),
+        ("RuleDownloadMaxBytes = 10", "expected 1024 to 1099511627776 bytes, got 10"),
+    ],
+)
+def test_bad_bound_values_are_named(tmp_path: Path, line: str, reason: str) -> None:
+    from santacore.config.settings import ConfigError
+
+    config_file = tmp_path / "santacore.toml"
+    config_file.write_text(line + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file, environ={})
+    assert reason in str(caught.value)
+    assert line.split(" ")[0] in str(caught.value)
 
 
 def test_endless_cursor_default_bounds_are_set() -> None:

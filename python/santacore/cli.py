@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="time budget for the whole sync, retries included (default 1800)",
+        help="time budget for the whole sync, retries included (default: SyncTimeBudget, else 1800)",
     )
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")

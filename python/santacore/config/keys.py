@@ -30,6 +30,10 @@ ClientAuthCertificatePassword     client_auth_certificate_password           Non
 SyncClientContentEncoding         sync_client_content_encoding               deflate                P
 SyncProtocol (santacore)          sync_protocol                              google                 -
 SyncExtraHeaders                  sync_extra_headers (table of strings)      {}                     P
+SyncTimeBudget (santacore)        sync_time_budget (seconds, >= 1)           1800                   -
+RuleDownloadMaxPages (santacore)  rule_download_max_pages                    20000                  -
+RuleDownloadMaxRules (santacore)  rule_download_max_rules                    2000000                -
+RuleDownloadMaxBytes (santacore)  rule_download_max_bytes                    1073741824 (1 GiB)     -
 StateDirectory                    state_directory                            see below              -
 ================================  =========================================  =====================  ===
 
@@ -56,6 +60,10 @@ Decisions (where santacore is stricter than, or differs from, Santa):
   is the sync code's job).
 * MachineID, when set, must be usable verbatim in the stage URLs: non-empty, without ``/``,
   ``?``, ``#``, whitespace or control characters.
+* SyncTimeBudget bounds one whole sync (every stage, attempt and retry sleep); the RuleDownloadMax* keys
+  bound one rule download (pages, rules, decoded response bytes). A bound hit fails the sync with a
+  message naming the key, and nothing is applied. The defaults take 1,000,000 real rules (1,000 pages,
+  ~250 MB of JSON) with room to spare.
 * Relative paths (and ``~``) are resolved against the file's directory (and $HOME).
 """
 
@@ -76,6 +84,10 @@ from urllib.parse import urlsplit
 from santacore.santad.decisions import ClientMode
 
 __all__ = [
+    "DEFAULT_RULE_DOWNLOAD_MAX_BYTES",
+    "DEFAULT_RULE_DOWNLOAD_MAX_PAGES",
+    "DEFAULT_RULE_DOWNLOAD_MAX_RULES",
+    "DEFAULT_SYNC_TIME_BUDGET",
     "KEYS",
     "KNOWN_NAMES",
     "MANAGED_CLIENT_PAYLOAD",
@@ -134,6 +146,14 @@ SANTA_KEYS_NOT_USED: Final = frozenset(
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _URL_UNSAFE = re.compile(r"[\s/?#\x00-\x1f\x7f]")
 _UINT32_MAX = 2**32 - 1
+
+# santacore's own bounds on one sync (issue: no hostile server may hold a sync for ever or fill memory).
+DEFAULT_SYNC_TIME_BUDGET: Final = 1800
+"""Seconds one whole sync may take, every stage, attempt and retry sleep included: 30 minutes."""
+DEFAULT_RULE_DOWNLOAD_MAX_PAGES: Final = 20_000
+DEFAULT_RULE_DOWNLOAD_MAX_RULES: Final = 2_000_000
+DEFAULT_RULE_DOWNLOAD_MAX_BYTES: Final = 1024 * 1024 * 1024
+"""One rule download's bounds: 1,000,000 real rules take 1,000 pages of Santa's 1,000 and ~250 MB of JSON."""
 
 
 class SyncProtocol(StrEnum):
@@ -278,6 +298,30 @@ def _p_interval(value: Any, ctx: KeyContext) -> int:
     return value
 
 
+def _positive_int(value: Any, low: int, high: int, unit: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidValue(f"expected a whole number of {unit}, got {_show(value)}")
+    if not low <= value <= high:
+        raise InvalidValue(f"expected {low} to {high} {unit}, got {value}")
+    return value
+
+
+def _p_budget(value: Any, ctx: KeyContext) -> int:
+    return _positive_int(value, 1, 7 * 24 * 3600, "seconds")
+
+
+def _p_max_pages(value: Any, ctx: KeyContext) -> int:
+    return _positive_int(value, 1, _UINT32_MAX, "pages")
+
+
+def _p_max_rules(value: Any, ctx: KeyContext) -> int:
+    return _positive_int(value, 1, _UINT32_MAX, "rules")
+
+
+def _p_max_bytes(value: Any, ctx: KeyContext) -> int:
+    return _positive_int(value, 1024, 2**40, "bytes")
+
+
 def _p_path(value: Any, ctx: KeyContext) -> Path:
     text = _p_nonempty(value, ctx)
     if "\x00" in text:
@@ -372,6 +416,10 @@ KEYS: Final = (
     Key("SyncClientContentEncoding", "sync_client_content_encoding", _p_encoding, str),
     Key("SyncProtocol", "sync_protocol", _p_protocol, None),  # santacore's own: not in profiles
     Key("SyncExtraHeaders", "sync_extra_headers", _p_headers, dict),
+    Key("SyncTimeBudget", "sync_time_budget", _p_budget, None),  # santacore's own bounds: not in profiles
+    Key("RuleDownloadMaxPages", "rule_download_max_pages", _p_max_pages, None),
+    Key("RuleDownloadMaxRules", "rule_download_max_rules", _p_max_rules, None),
+    Key("RuleDownloadMaxBytes", "rule_download_max_bytes", _p_max_bytes, None),
     Key("StateDirectory", "state_directory", _p_path, None),
 )
 KNOWN_NAMES: Final = frozenset(name for spec in KEYS for name in (spec.name, *spec.aliases))

@@ -39,6 +39,10 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from santacore.config.keys import (
+    DEFAULT_RULE_DOWNLOAD_MAX_BYTES,
+    DEFAULT_RULE_DOWNLOAD_MAX_PAGES,
+    DEFAULT_RULE_DOWNLOAD_MAX_RULES,
+    DEFAULT_SYNC_TIME_BUDGET,
     KEYS,
     KNOWN_NAMES,
     PROTECTED_HEADERS,
@@ -121,6 +125,10 @@ class Config:
     sync_client_content_encoding: ContentEncoding = ContentEncoding.DEFLATE
     sync_protocol: SyncProtocol = SyncProtocol.GOOGLE
     sync_extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    sync_time_budget: int = DEFAULT_SYNC_TIME_BUDGET
+    rule_download_max_pages: int = DEFAULT_RULE_DOWNLOAD_MAX_PAGES
+    rule_download_max_rules: int = DEFAULT_RULE_DOWNLOAD_MAX_RULES
+    rule_download_max_bytes: int = DEFAULT_RULE_DOWNLOAD_MAX_BYTES
     state_directory: Path = field(default_factory=default_state_directory)
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = field(default=None, compare=False)

@@ -12,6 +12,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 from santacore._core import __version__
+from santacore.config.keys import (
+    DEFAULT_RULE_DOWNLOAD_MAX_BYTES,
+    DEFAULT_RULE_DOWNLOAD_MAX_PAGES,
+    DEFAULT_RULE_DOWNLOAD_MAX_RULES,
+    DEFAULT_SYNC_TIME_BUDGET,
+)
 from santacore.errors import SyncError
 from santacore.sync.retry import RetryPolicy, santa_backoff
 from santacore.sync.tls import ClientCert, StrPath
@@ -33,13 +39,11 @@ __all__ = [
 
 DEFAULT_USER_AGENT: Final = f"santactl-sync/{__version__}"
 DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
-DEFAULT_SYNC_BUDGET: Final = 1800.0
-"""Seconds one full sync may take in all (every stage, attempt and retry sleep): 30 minutes."""
-DEFAULT_MAX_RULE_PAGES: Final = 20_000
-DEFAULT_MAX_RULES: Final = 2_000_000
-DEFAULT_MAX_RULE_BYTES: Final = 1024 * 1024 * 1024
-"""The rule download's bounds: pages, rules and decoded response bytes of one download (1,000,000 real rules
-take 1,000 pages of Santa's 1,000 or ~250 MB of JSON); its time is bounded by `sync_budget`."""
+# The bounds' defaults live with their configuration keys (SyncTimeBudget, RuleDownloadMax*).
+DEFAULT_SYNC_BUDGET: Final = float(DEFAULT_SYNC_TIME_BUDGET)
+DEFAULT_MAX_RULE_PAGES: Final = DEFAULT_RULE_DOWNLOAD_MAX_PAGES
+DEFAULT_MAX_RULES: Final = DEFAULT_RULE_DOWNLOAD_MAX_RULES
+DEFAULT_MAX_RULE_BYTES: Final = DEFAULT_RULE_DOWNLOAD_MAX_BYTES
 RETRY_SCALE_ENV: Final = "SANTACORE_SYNC_RETRY_SCALE"
 """For tests only: a factor (0..1) applied to Santa's retry sleeps, e.g. 0.001 turns 4–32 s into 4–32 ms."""
 
@@ -97,8 +101,9 @@ class TransportSettings:
     @classmethod
     def from_config(cls, config: Config) -> TransportSettings:
         """SyncBaseURL, SyncClientContentEncoding, SyncExtraHeaders, ServerAuthRootsFile (else ServerAuthRootsData),
-        ClientAuthCertificateFile/Password and the retry policy of SyncProtocol (`retry_policy_for`); the rest at
-        Santa's defaults. SyncError when SyncBaseURL is unset."""
+        ClientAuthCertificateFile/Password, the retry policy of SyncProtocol (`retry_policy_for`), santacore's
+        bounds (SyncTimeBudget, RuleDownloadMaxPages/Rules/Bytes); the rest at Santa's defaults. SyncError when
+        SyncBaseURL is unset."""
         if not config.sync_base_url:
             raise SyncError("SyncBaseURL is not set: there is no sync server to talk to")
         return cls(
@@ -110,6 +115,10 @@ class TransportSettings:
             client_cert=config.client_auth_certificate_file,
             client_cert_password=config.client_auth_certificate_password,
             retry=retry_policy_for(config),
+            sync_budget=float(config.sync_time_budget),
+            max_rule_pages=config.rule_download_max_pages,
+            max_rules=config.rule_download_max_rules,
+            max_rule_bytes=config.rule_download_max_bytes,
         )
 
     @property

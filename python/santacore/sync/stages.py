@@ -96,7 +96,7 @@ def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
     if ctx.deadline is None:
         return ctx.transport.post(stage, data)
     if time.monotonic() >= ctx.deadline:
-        raise SyncError("not sent: the sync's time budget is spent", stage=stage)
+        raise SyncError("not sent: the sync's time budget (SyncTimeBudget) is spent", stage=stage)
     return ctx.transport.post(stage, data, deadline=ctx.deadline)
 
 
@@ -284,7 +284,7 @@ def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterab
         number += 1
         if number > max_pages:
             raise SyncError(
-                f"the server sent more than {max_pages} pages of rules (max_rule_pages); nothing applied",
+                f"the server sent more than {max_pages} pages of rules (RuleDownloadMaxPages); nothing applied",
                 stage=protocol.RULEDOWNLOAD,
             )
         body = protocol.ruledownload_request(cursor, ctx.machine_id, ctx.variant)
@@ -292,13 +292,13 @@ def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterab
         size += len(raw)
         if size > max_bytes:
             raise SyncError(
-                f"the rule download passed {max_bytes} bytes (max_rule_bytes) at page {number}; nothing applied",
+                f"the rule download passed {max_bytes} bytes (RuleDownloadMaxBytes) at page {number}; nothing applied",
                 stage=protocol.RULEDOWNLOAD,
             )
         page = responses.parse_ruledownload_response(raw, ctx.variant)
         if result.rules_received + page.received > max_rules:
             raise SyncError(
-                f"the server sent more than {max_rules} rules (max_rules) by page {number}; nothing applied",
+                f"the server sent more than {max_rules} rules (RuleDownloadMaxRules) by page {number}; nothing applied",
                 stage=protocol.RULEDOWNLOAD,
             )
         result.rules_received += page.received

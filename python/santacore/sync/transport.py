@@ -335,7 +335,9 @@ class Transport:
             self.log(f"{stage}: stopped: the sync is stopping" + (f" ({failure})" if failure else ""))
             raise SyncError("not completed: the sync is stopping", stage=stage)
         if deadline is not None and time.monotonic() >= deadline:
-            raise SyncError("the sync's time budget is spent" + (f" ({failure})" if failure else ""), stage=stage)
+            raise SyncError(
+                "the sync's time budget (SyncTimeBudget) is spent" + (f" ({failure})" if failure else ""), stage=stage
+            )
 
     def _say_attempt(self, stage: str, attempt: int, failure: str, then: str) -> None:
         self.log(f"{stage}: attempt {attempt} of {self.settings.retry.attempts} failed: {failure}; {then}")

@@ -10,11 +10,13 @@ import os
 import struct
 from dataclasses import dataclass
 
-import lief
-
 from santacore._core import MachOInfo, sniff_macho
 from santacore.errors import MachOError
 from santacore.identity.constants import MH_EXECUTE
+from santacore.interrupts import deferred_sigint
+
+with deferred_sigint():  # a Ctrl-C inside LIEF's C++ initialisation would abort the process
+    import lief
 
 lief.logging.disable()
 

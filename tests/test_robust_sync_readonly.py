@@ -97,3 +97,30 @@ def test_no_upload_from_an_events_db_that_cannot_delete(tmp_path: Path) -> None:
     assert result.events_left == 5
     assert any("not writable" in line for line in result.log)
     assert client.pending_count() == 5
+
+
+def test_a_read_only_rules_db_fails_the_download_before_it_starts(tmp_path: Path) -> None:
+    """Found before the first ruledownload request, not after every page has been fetched."""
+    from santacore.sync.context import open_sync_context
+
+    with raw_server(answer_everything) as server:
+        client = SyncTestClient(config_for(tmp_path, server.base_url))
+        client.queue([synthetic_event(i) for i in range(3)])
+        with RuleStore(client.config.rules_db) as store:
+            store.add_rules([RULE])
+            assert store.writable() is None
+        with (
+            RuleStore(client.config.rules_db, read_only=True) as rules,
+            open_sync_context(
+                client.config, machine_id=MACHINE, settings=fast_settings(client.config), facts=FACTS, rules=rules
+            ) as ctx,
+        ):
+            assert rules.writable() == f"{rules.path}: opened read-only"
+            result = full_sync(ctx, state_path=client.state_path)
+        assert server.count("preflight") == 1 and server.count("eventupload") == 1
+        assert server.count("ruledownload") == 0 and server.count("postflight") == 0
+    assert result.status is SyncStatus.RULE_DOWNLOAD_FAILED
+    assert result.error is not None and "rules.db is not writable" in result.error
+    assert client.pending_count() == 0  # the events were uploaded: events.db was writable
+    with RuleStore(client.config.rules_db, read_only=True) as store:
+        assert store.rules() == [RULE.validated()]

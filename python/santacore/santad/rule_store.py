@@ -250,6 +250,23 @@ class RuleStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def writable(self) -> str | None:
+        """None when a write can be committed here; else why not (a read-only open, file, directory or mount).
+        Tried with a real write that is rolled back: the sync asks before downloading rules it could not apply."""
+        if self.read_only:
+            return f"{self.path}: opened read-only"
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(f"PRAGMA user_version = {self._user_version()}")
+                finally:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                return f"{self.path}: {e}"
+        return None
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; any exception rolls it back whole."""

@@ -159,6 +159,12 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     _upload_events(ctx, result, preflight.batch_size or protocol.DEFAULT_BATCH_SIZE, performed, config)
 
     # 3. ruledownload (required; all pages, then one transaction)
+    problem = ctx.rules.writable() if hasattr(ctx.rules, "writable") else None
+    if problem is not None:  # ask before downloading what could not be applied
+        error = SyncError(f"rules.db is not writable: {problem}; no rules downloaded", stage=protocol.RULEDOWNLOAD)
+        return _fail(
+            ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {error}", error
+        )
     cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
     staging = getattr(ctx.rules, "staging", None)
     if staging is not None:  # rules.db: the pages are staged on disk as they arrive, memory stays bounded

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add, remove, check, list, import or export rules (santactl rule)",
         description="santactl rule's options. Exactly one of --allow/--block/--silent-block/--compiler/"
         "--remove, or --check, for one identifier (--identifier/--sha256, or --path to compute it); "
-        "or --list / --import / --export. Refused when SyncBaseURL or StaticRules manage rules (--force).",
+        "or --list / --import / --export / --hash. Refused when SyncBaseURL or StaticRules manage rules (--force).",
         epilog="Exit status: 0 done; 1 error or refused (centrally managed rules, an existing --export "
         "file without --force, a bad identifier); 2 usage error.",
     )
@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     rule_cmd.add_argument("--path", metavar="FILE", help="compute the identifier from FILE (fileinfo)")
     rule_cmd.add_argument("--message", metavar="TEXT", help="custom message shown when the rule blocks")
     rule_cmd.add_argument("--list", action="store_true", help="list every rule")
+    rule_cmd.add_argument(
+        "--hash",
+        action="store_true",
+        help="print the rules hash sent in preflight/postflight (XXH3-128 of the execution rules; "
+        "santacore's addition, santactl has no such option)",
+    )
     rule_cmd.add_argument("--json", action="store_true", help='with --list: santactl\'s {"rules": [...]} JSON')
     rule_cmd.add_argument("--import", dest="import_file", metavar="FILE", help="add the rules of a JSON file")
     rule_cmd.add_argument("--export", metavar="FILE", help="write every non-transitive rule to a JSON file")
@@ -361,6 +367,8 @@ def _check_combinations(args: argparse.Namespace, usage: argparse.ArgumentParser
         usage.error("--blake3 needs --json (the text output is santactl's, which has no BLAKE3)")
     if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
         usage.error("--clean and --clean-all go with --import FILE")
+    if args.command == "rule" and args.hash and (args.list or args.import_file or args.export or args.check):
+        usage.error("--hash prints the rules hash alone; it goes with no other action")
     if args.command == "rule" and args.json and not args.list:
         usage.error("--json goes with --list")
     if args.command == "fileinfo" and args.json and args.key:

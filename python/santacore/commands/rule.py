@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_ERROR
     state = _state(args)
-    listing = args.list or args.export is not None or args.import_file is not None
+    listing = args.list or args.hash or args.export is not None or args.import_file is not None
     if not args.check and not listing and state is None:
         print(
             "santacore rule: choose --allow, --block, --silent-block, --compiler, --remove or --check", file=sys.stderr
@@ -132,6 +132,9 @@ def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) ->
             return EXIT_ERROR
         document = store.export_json(args.export)
         print(f"Exported {len(document['rules'])} rules to {args.export}.")
+        return EXIT_OK
+    if args.hash:
+        print(store.rules_hash())
         return EXIT_OK
     if args.list:
         rules = store.rules()

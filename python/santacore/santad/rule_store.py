@@ -29,6 +29,7 @@ from typing import Any
 from santacore.errors import StoreError
 from santacore.files import UnsuitableFileError, read_regular_file_head
 from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
+from santacore.santad.rules_hash import HashedRow, rules_hash
 from santacore.santad.statedir import create_private_file
 
 SCHEMA_VERSION = 7
@@ -381,6 +382,19 @@ class RuleStore:
             + " FROM rules"
         )
         return RuleCounts(*row)
+
+    def rules_hash(self) -> str:
+        """northpolesec/santa's `rules_hash` of this table (addendum §4, `santacore.santad.rules_hash`).
+
+        Santa reads the rows with no ORDER BY: SQLite's scan of a rowid table, which is rowid order. Rules are
+        written with INSERT OR REPLACE, which deletes a replaced row and inserts the new one with a fresh, larger
+        rowid, so a re-added rule moves to the end, in Santa's table and in this one alike. `ORDER BY rowid` says
+        that order out loud rather than trusting the planner to keep scanning the table (not its index)."""
+        rows = self._query(
+            "SELECT identifier, NULL, NULL, state, type FROM rules WHERE state != ? ORDER BY rowid",
+            (RuleState.ALLOW_TRANSITIVE.value,),
+        )
+        return rules_hash(HashedRow(*row) for row in rows)
 
     def clear(self, *, include_transitive: bool = False) -> int:
         """`santactl rule --clean` (non-transitive rules) or `--clean-all`; returns how many were deleted."""

@@ -261,6 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     syncd_cmd.set_defaults(run="syncd:run")
 
+    doctor_cmd = commands.add_parser(
+        "doctor",
+        parents=[settings],
+        help="check the sync server: reachable, TLS, authentication, XSRF, compression, format (santactl doctor)",
+        description="Santa's doctor probe, POST <SyncBaseURL>preflight/santactl-doctor-test with an empty body and "
+        "the configured headers, TLS trust and client certificate, then one request per compression (deflate, gzip, "
+        "none) and body format (JSON, binary protobuf) with a small preflight body. One line per finding, saying "
+        "what to do.",
+        epilog="Exit status: 0 no problem found (notes may remain); 1 a problem found, or the configuration cannot "
+        "be read; 2 usage error.",
+    )
+    doctor_cmd.add_argument("--json", action="store_true", help='print {"server", "ok", "checks": [...]} JSON')
+    doctor_cmd.add_argument(
+        "--santa-only", action="store_true", help="send Santa's probe alone (no compression or format probes)"
+    )
+    doctor_cmd.set_defaults(run="doctor:run")
+
     testing = commands.add_parser("testing", help="testing aids: a conformant sync server on loopback")
     testing_commands = testing.add_subparsers(dest="testing_command", required=True, metavar="ACTION")
     serve = testing_commands.add_parser(

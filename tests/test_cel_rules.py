@@ -353,3 +353,13 @@ def test_env_needs_a_name(check: Check, capsys: pytest.CaptureFixture[str]) -> N
         main(["check", str(check.path), "--env", "=x"])
     assert e.value.code == 2
     assert "--env takes NAME=VALUE" in capsys.readouterr().err
+
+
+def test_a_cel_row_without_expression_is_an_evaluation_failure(check: Check) -> None:
+    # Written by another program: state 9 and no cel_expr. Nothing crashes; FailClosed blocks, else no decision.
+    check.add(Rule.create(OTHER, RuleType.BINARY, RuleState.BLOCK))
+    with sqlite3.connect(check.tmp / "state" / "rules.db") as db:
+        db.execute("INSERT INTO rules (identifier, state, type) VALUES (?, 9, 1000)", (check.fi.sha256,))
+    doc = check()
+    assert doc["decision"] == "ALLOW_UNKNOWN" and "failed (the rule has no cel_expr)" in doc["explanation"]
+    assert check(config="FailClosed = true\n")["decision"] == "BLOCK_UNKNOWN"

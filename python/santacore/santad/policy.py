@@ -317,6 +317,7 @@ def decide(
     rule's type as a stored state would be, and when it decides nothing the lookup does not fall through to
     lower-precedence rules. Without `cel` (no execution to look at, as santactl's path decisions) a CEL rule
     decides nothing.
+
     `bad_signature` is a signature error other than "unsigned". `path` None means no file to
     look at (santactl checking a bare identifier): the scope steps 6–7 are skipped, as santad's
     `fileIsScopeBlocked:`/`fileIsScopeAllowed:` return nothing without a file. Step 1 (critical
@@ -371,8 +372,9 @@ def _cel_decision(rule: Rule, inputs: CELInputs | None, s: PolicySettings) -> tu
         return None, f"{what} not evaluated (no execution to evaluate it for)"
     from santacore.santad.cel import RETURN_NAMES, CELError, evaluate  # loads cel-cpp: only for a CEL rule
 
-    assert rule.cel_expr is not None  # Rule.create refuses a CEL rule without one
     try:
+        if not rule.cel_expr:  # a row another program wrote without one: as an expression that does not compile
+            raise CELError("the rule has no cel_expr")
         value = evaluate(rule.cel_expr, inputs)
     except CELError as e:
         if s.fail_closed:

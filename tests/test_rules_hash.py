@@ -196,3 +196,10 @@ def test_importing_the_store_does_not_load_xxhash() -> None:
     probe = "import santacore.santad.rule_store, santacore.commands.rule, sys; print('xxhash' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False"]
+
+
+@pytest.mark.parametrize("other", [["--block", "--identifier", CERT], ["--cel", "true", "--identifier", CERT]])
+def test_rule_hash_changes_nothing(other: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["rule", "--hash", *other])
+    assert e.value.code == 2

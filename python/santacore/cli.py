@@ -402,7 +402,8 @@ def _check_combinations(args: argparse.Namespace, usage: argparse.ArgumentParser
         usage.error("--blake3 needs --json (the text output is santactl's, which has no BLAKE3)")
     if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
         usage.error("--clean and --clean-all go with --import FILE")
-    if args.command == "rule" and args.hash and (args.list or args.import_file or args.export or args.check):
+    actions = ("list", "import_file", "export", "check", "allow", "block", "silent_block", "compiler", "remove", "cel")
+    if args.command == "rule" and args.hash and any(getattr(args, a) not in (None, False) for a in actions):
         usage.error("--hash prints the rules hash alone; it goes with no other action")
     if args.command == "rule" and args.json and not args.list:
         usage.error("--json goes with --list")

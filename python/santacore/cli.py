@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
     clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")
+    clean.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="download rules only (every page, one transaction; no preflight, event upload or postflight), as a "
+        "push rule_sync does; santacore's addition, santactl has no such flag",
+    )
     sync.set_defaults(run="sync:run")
 
     syncd_cmd = commands.add_parser(

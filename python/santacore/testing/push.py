@@ -50,7 +50,7 @@ def _b64(data: bytes) -> str:
 
 
 def _new_seed(prefix: int) -> Any:
-    import nkeys
+    import nkeys  # type: ignore[import-untyped]
 
     return nkeys.from_seed(nkeys.encode_seed(os.urandom(32), prefix))
 
@@ -275,7 +275,7 @@ class PushSide:
             )
             try:
                 await nc.publish(subject, payload)
-                await nc.flush(timeout=timeout)
+                await nc.flush(timeout=int(timeout))
             finally:
                 await nc.close()
 

@@ -220,7 +220,7 @@ class NatsPushClient:
                 continue
             seen.add(subject)
             self._subs.append(await nc.subscribe(subject, cb=self._on_message))
-        await nc.flush(timeout=self._connect_timeout)
+        await nc.flush(timeout=int(self._connect_timeout))
 
     async def _disconnect(self) -> None:
         if self._retry is not None:

@@ -57,7 +57,7 @@ def test_rules_only_cli_downloads_every_page_and_nothing_else(corpus: Path, tmp_
     assert load_state(client.state_path).full_sync_last_success is None  # no postflight, no full-sync success
     assert [r.stage for r in server.requests] == ["ruledownload"] * 3  # 1 empty page, then 2 pages of 2
     body = server.requests_for("ruledownload")[-1].body
-    assert b'"cursor":' in body  # the second page asked for by cursor
+    assert body is not None and b'"cursor":' in body  # the second page asked for by cursor
 
 
 def test_rules_only_failed_page_applies_nothing(corpus: Path, tmp_path: Path, server: SyncServer) -> None:

@@ -235,10 +235,15 @@ class PushSide:
     credentials: NatsCredentials
     publisher: NatsCredentials
     device_id: str = DEFAULT_DEVICE_ID
-    tags: list[str] = field(default_factory=lambda: ["santa.tag.global"])
+    tags: list[str] = field(default_factory=list)
+    """Default: santa.tag.global and santa.host.<device_id> (Santa subscribes only to what push_tags lists)."""
     full_sync_interval: int | None = 14400
     global_rule_sync_deadline: int | None = None
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.tags:
+            self.tags = ["santa.tag.global", f"santa.host.{self.device_id}"]
 
     @classmethod
     def for_broker(cls, broker: NatsBroker, **options: Any) -> PushSide:

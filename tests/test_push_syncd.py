@@ -152,3 +152,46 @@ def test_kill_9_during_a_push_triggered_sync_loses_nothing(
 
 def client_machine(client: Client) -> str:
     return str(client.config.machine_id)
+
+
+def test_testing_serve_push_publishes_from_stdin(tmp_path: Path) -> None:
+    """`santacore testing serve --push`: its preflight hands out a live broker; `host` typed on stdin syncs."""
+    env = {k: v for k, v in os.environ.items() if k != "SANTACORE_CONFIG"}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "santacore", "testing", "serve", "--push", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert serve.stdout is not None and serve.stdin is not None
+        base_url = serve.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:"), base_url
+        config = tmp_path / "santacore.toml"
+        config.write_text(
+            f'SyncBaseURL = "{base_url}"\nMachineID = "A7D3C9E2-0000-4000-8000-000000000001"\n'
+            f'StateDirectory = "{tmp_path / "state"}"\n'
+        )
+        syncd = Syncd(config)
+        try:
+            syncd.wait_for("Push notifications connected")
+            syncd.wait_for("Next full sync in 14400 s")
+            serve.stdin.write("host\n")
+            serve.stdin.flush()
+            syncd.wait_for("Push: message on santa.host.testdevice: full sync in 0 s")
+            syncd.wait_for("Full sync finished: success", count=2)
+            assert syncd.terminate() == 0
+        finally:
+            if syncd.proc.poll() is None:
+                syncd.kill()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(15) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(10)
+        for stream in (serve.stdin, serve.stdout, serve.stderr):
+            if stream is not None:
+                stream.close()

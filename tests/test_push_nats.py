@@ -92,7 +92,7 @@ def test_reconnect_after_broker_restart_syncs_within_0_to_600_s(
         broker.restart()
         wait_for(lambda: started(lines) == 2, timeout=20)
         assert rng.asked == [601]  # arc4random_uniform(601): 0–600 s
-        assert any(line.startswith("Push: push reconnected (1 s jitter): full sync in 1 s") for line in lines)
+        assert any(line.startswith("Push: reconnected (1 s jitter): full sync in 1 s") for line in lines)
 
 
 def test_interval_is_push_interval_until_a_preflight_drops_push(

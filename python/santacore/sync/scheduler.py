@@ -583,6 +583,9 @@ class SyncDaemon:
         self.syncs_run += 1
         # §1.5: a failed preflight starts the reachability monitor; the next successful one stops it.
         self.monitoring_reachability = result.status is SyncStatus.PREFLIGHT_FAILED
+        if result.status is SyncStatus.SUCCESS and self._rules is not None:
+            # The CLEAN_ALL a fresh rules.db asks for has been done: the store stays open, so forget "fresh".
+            self._rules.created_fresh = False
         if result.status is not SyncStatus.PREFLIGHT_FAILED and not self._stopping:
             try:
                 self._update_push(self._preflight_push)

@@ -279,7 +279,7 @@ class NatsPushClient:
             return
         self.reconnects += 1
         delay = self._randbelow(RECONNECT_JITTER)
-        self._delegate.push_full_sync(delay, f"push reconnected ({delay} s jitter)")
+        self._delegate.push_full_sync(delay, f"reconnected ({delay} s jitter)")
 
     async def _on_closed(self) -> None:
         if self._closing or self._nc is None:

@@ -160,3 +160,88 @@ def test_rule_sync_message_runs_a_rule_only_sync(
         server.push.publish_fcm("config_sync")
         wait_for(lambda: started(lines) == 2)
     assert load_state(client.state_path).rule_sync_last_success is not None
+
+
+class Recorder:
+    """A PushDelegate that records what it is asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, str]] = []
+
+    def push_full_sync(self, delay: float, reason: str) -> None:
+        self.calls.append(("full", delay, reason))
+
+    def push_rule_sync(self, delay: float, reason: str) -> None:
+        self.calls.append(("rule", delay, reason))
+
+
+def test_connect_retries_with_backoff_until_the_broker_is_up() -> None:
+    from santacore.sync.push.nats_client import NatsPushClient
+    from santacore.sync.push.settings import push_settings_from_preflight
+
+    with NatsBroker() as down:
+        down.stop()  # its port and credentials, nobody listening
+        side = PushSide.for_broker(down)
+        fields = side.preflight_fields()
+        settings = push_settings_from_preflight(
+            {"push_server": fields["pushServer"], "push_token": fields["pushToken"], "push_key": fields["pushKey"]}
+            | {"push_deviceid": fields["pushDeviceid"], "push_tags": fields["pushTags"]}
+        )
+        lines: list[str] = []
+        client = NatsPushClient(
+            Recorder(), machine_id=MACHINE, rng=ScriptedRandom(), log=lines.append, reconnect_wait=0.05
+        )
+        try:
+            client.configure(settings)
+            wait_for(lambda: any("retry 2 in 1.0 s" in x for x in lines))  # 2^0 × 1.0 (the factor's midpoint)
+            wait_for(lambda: any("retry 3 in 2.0 s" in x for x in lines))  # 2^1 × 1.0
+            assert not client.connected
+            down.start()
+            wait_for(lambda: any(x.startswith("Push notifications connected") for x in lines), timeout=10)
+            assert client.connected
+        finally:
+            client.close()
+        assert not client.connected
+
+
+def test_later_preflights_resubscribe_and_reconnect(
+    tmp_path: Path,
+    server: SyncServer,
+    broker: NatsBroker,  # noqa: F811
+) -> None:
+    server.push = PushSide.for_broker(broker, tags=["santa.tag.a"])
+    client = make_client(tmp_path, server)
+    lines: list[str] = []
+    with daemon_for(client, ScriptedRandom(), lines) as daemon:
+        daemon.start()
+        wait_for(lambda: daemon.push_client is not None and daemon.push_client.connected)
+        server.push.tags = ["santa.tag.b"]
+        assert daemon.request_sync().status is SyncStatus.SUCCESS
+        wait_for(lambda: any("Push tags or device ID changed: subscribing again" in x for x in lines))
+        server.push.publish_tag("santa.tag.a", max_jitter=0)  # no longer subscribed
+        server.push.publish_tag("santa.tag.b", max_jitter=0)
+        wait_for(lambda: any("message on santa.tag.b" in x for x in lines))
+        assert not any("message on santa.tag.a" in x for x in lines)
+        server.push.credentials = broker.auth.publisher  # new credentials: a new connection
+        assert daemon.request_sync().status is SyncStatus.SUCCESS
+        wait_for(lambda: any("Push credentials or server changed: reconnecting" in x for x in lines))
+        wait_for(lambda: sum(x.startswith("Push notifications connected") for x in lines) == 2)
+
+
+def test_a_push_server_outside_the_allowlist_is_refused(
+    tmp_path: Path,
+    server: SyncServer,
+    broker: NatsBroker,  # noqa: F811
+) -> None:
+    server.push = PushSide.for_broker(broker)
+    client = make_client(tmp_path, server, 'PushServerAllowlist = ["push.example.com"]\n')
+    lines: list[str] = []
+    with daemon_for(client, ScriptedRandom(), lines) as daemon:
+        daemon.start()
+        wait_for(lambda: "Next full sync in 900 s" in lines)  # the normal interval: no push client
+        assert daemon.push_client is None
+    refused = (
+        "Push notifications refused: push server host '127.0.0.1' is not in PushServerAllowlist (push.example.com)"
+    )
+    assert refused in lines
+    assert not any("Push notifications connected" in x for x in lines)

@@ -410,6 +410,7 @@ class SyncDaemon:
             allow = (self.config.sync_base_url_host,)
         problem = push_server_problem(settings.server, allow)
         if problem is not None:
+            self._log(f"Push notifications refused: {problem}")
             self._drop_push(problem)
             return
         if self.push_client is None:

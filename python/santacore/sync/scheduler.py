@@ -60,7 +60,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from santacore.config.settings import Config
 from santacore.errors import NotABundleError, StoreError, SyncError
@@ -71,11 +71,13 @@ from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol, responses, uploads
 from santacore.sync.context import SyncContext, config_variant, open_sync_context
+from santacore.sync.daemon_transport import DaemonTransport
 from santacore.sync.host import HostFacts, resolve_machine_id
 from santacore.sync.lock import lock_holder, sync_lock
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
-from santacore.sync.push.client import PushClient, PushDelegate
-from santacore.sync.push.settings import PushSettings, push_server_problem
+from santacore.sync.push.client import PushClient
+from santacore.sync.push.service import PushClientFactory, PushService
+from santacore.sync.push.settings import PushSettings
 from santacore.sync.reachability import server_reachable
 from santacore.sync.rule_sync import rule_sync
 from santacore.sync.settings import TransportSettings
@@ -92,8 +94,6 @@ MAX_ENQUEUED_SYNCS: Final = 2  # §1.2: kMaxEnqueuedSyncs, one running + one wai
 _STOP_POLL: Final = 0.1
 
 TransportFactory = Callable[[Config, str], Transport]
-PushClientFactory = Callable[[PushDelegate], PushClient | None]
-PUSH_FAILURE_INTERVAL: Final = 600  # §1.8: after a failed preflight with a push client, min(T_push, 600)
 
 
 @dataclass
@@ -101,33 +101,6 @@ class _Request:
     sync_type: SyncType | None  # None: the timer's sync
     future: Future[SyncResult]
     rules_only: bool = False  # addendum §2: a rule-download-only sync, outside the limit of two
-
-
-class _DaemonTransport(Transport):
-    """The daemon's view of the factory's Transport: refuses every request once the daemon is stopping (so a
-    sync ends at once, as on a network failure) and notes the preflight's `batch_size`, which Santa keeps in
-    memory for the SendEvents batches of §4.5. Everything else is the wrapped transport's. Stands in for a
-    Transport in `SyncContext`; it is never initialised as one."""
-
-    def __init__(self, inner: Transport, daemon: SyncDaemon) -> None:  # no super().__init__(): a pure proxy
-        self._inner = inner
-        self._daemon = daemon
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("_inner", "_daemon"):  # not set yet (copy, pickle): no recursion
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
-        if self._daemon.stopping:
-            raise SyncError("not sent: the sync daemon is stopping", stage=stage)
-        reply = self._inner.post(stage, body) if deadline is None else self._inner.post(stage, body, deadline=deadline)
-        if stage == protocol.PREFLIGHT:
-            self._daemon.note_preflight(reply)
-        return reply
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 class SyncDaemon:
@@ -197,17 +170,14 @@ class SyncDaemon:
         self._thread: threading.Thread | None = None
         self._loop_ident: int | None = None
         self._done = threading.Event()
-        self._transport: _DaemonTransport | None = None
+        self._transport: DaemonTransport | None = None
         self._events: EventStore | None = None
         self._rules: RuleStore | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self.rng = rng if rng is not None else random.SystemRandom()
-        self._push_factory = push_client_factory or self._default_push_client
-        self.push_client: PushClient | None = None
-        self.push_interval_sent = False
-        """§1.8: the last successful preflight sent a push full-sync interval."""
+        self.push = PushService(config, self, machine_id=ident, rng=self.rng, log=log, factory=push_client_factory)
         self._preflight_push: PushSettings | None = None
         self._due = 0.0  # the full-sync timer's fire time (self._clock())
         self._due_generation = 0  # bumped by every push re-arm
@@ -235,7 +205,7 @@ class SyncDaemon:
         `record_event`). Raises SyncError (unusable TLS material), StoreError or OSError."""
         with self._open_lock:
             if self._transport is None:
-                self._transport = _DaemonTransport(self._factory(self.config, self.machine_id), self)
+                self._transport = DaemonTransport(self._factory(self.config, self.machine_id), self)
             if self._events is None:
                 self._events = EventStore(self.config.events_db)
             if self._rules is None:
@@ -310,7 +280,7 @@ class SyncDaemon:
             self._finish()
 
     def _finish(self) -> None:
-        self._drop_push("the sync daemon is stopping")
+        self.push.drop("the sync daemon is stopping")
         with self._lock:
             self._stopping = True
             pending = list(self._queue)
@@ -385,57 +355,10 @@ class SyncDaemon:
         self._log(f"Push: {reason}: rule-only sync in {delay:g} s")
         self._wake()
 
-    def _default_push_client(self, delegate: PushDelegate) -> PushClient | None:
-        try:
-            import nats  # noqa: F401 -- the push extra
-
-            from santacore.sync.push.nats_client import NatsPushClient
-        except ImportError:
-            self._log("Push notifications need nats-py: pip install 'santacore[push]'; using the normal interval")
-            return None
-        return NatsPushClient(delegate, machine_id=self.machine_id, rng=self.rng, log=self._log)
-
-    def _update_push(self, settings: PushSettings | None) -> None:
-        """After a successful preflight: start, reconfigure or drop the push client (addendum §1.2–1.3)."""
-        if settings is None:
-            return
-        if not self.config.enable_push_notifications:
-            self._drop_push("EnablePushNotifications is off")
-            return
-        if not settings.configured:
-            self._drop_push("the preflight carries no push configuration")
-            return
-        allow = self.config.push_server_allowlist
-        if allow is None:
-            allow = (self.config.sync_base_url_host,)
-        problem = push_server_problem(settings.server, allow)
-        if problem is not None:
-            self._log(f"Push notifications refused: {problem}")
-            self._drop_push(problem)
-            return
-        if self.push_client is None:
-            self.push_client = self._push_factory(self)
-            if self.push_client is None:
-                return
-            self._log(f"Push notifications: connecting to {settings.server}")
-        self.push_client.configure(settings)
-        self.push_interval_sent = settings.full_sync_interval is not None
-
-    def _drop_push(self, why: str) -> None:
-        client, self.push_client = self.push_client, None
-        self.push_interval_sent = False
-        if client is not None:
-            self._log(f"Push notifications stopped: {why}")
-            client.close()
-
-    def _next_interval(self, result: SyncResult) -> int:
-        """§1.8 with a push client, else the normal interval (re-armed after any outcome)."""
-        push = self.push_client
-        if push is not None and result.status is SyncStatus.PREFLIGHT_FAILED:
-            return min(push.full_sync_interval, PUSH_FAILURE_INTERVAL)
-        if push is not None and self.push_interval_sent:
-            return push.full_sync_interval
-        return self.full_sync_interval()
+    @property
+    def push_client(self) -> PushClient | None:
+        """The push client while one exists (after a preflight that configured push)."""
+        return self.push.client
 
     def full_sync_interval(self) -> int:
         """Seconds until the next timed full sync: the persisted server value, else the configuration's
@@ -563,7 +486,9 @@ class SyncDaemon:
             done += 1
             if self._stopping or (max_syncs is not None and done >= max_syncs):
                 break
-            interval = self._next_interval(result)  # re-armed after any outcome (§1.2 santacore guidance)
+            # Re-armed after any outcome (§1.2 santacore guidance), to §1.8's interval while push is on.
+            failed = result.status is SyncStatus.PREFLIGHT_FAILED
+            interval = self.push.next_interval(preflight_failed=failed, normal=self.full_sync_interval())
             with self._lock:
                 if self._due_generation != generation:  # a push re-armed the timer during the sync: it wins
                     continue
@@ -589,7 +514,7 @@ class SyncDaemon:
             self._rules.created_fresh = False
         if result.status is not SyncStatus.PREFLIGHT_FAILED and not self._stopping:
             try:
-                self._update_push(self._preflight_push)
+                self.push.update(self._preflight_push)
             except Exception as e:  # a push client that cannot start must not stop the daemon
                 self._log(f"Push notifications not started: {type(e).__name__}: {e}")
         if result.error:

@@ -237,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the sync service in the foreground until SIGTERM/SIGINT",
         description="santasyncservice: a full sync FIRST-SYNC-DELAY seconds after start, then every "
         "full-sync interval (the server's, else FullSyncInterval, floor 60 s); on-demand syncs from "
-        "`santacore sync` wait their turn. Exit 0 on SIGTERM/SIGINT.",
+        "`santacore sync` wait their turn. When a preflight configures push notifications (NATS; the push "
+        "extra), messages trigger full or rule-only syncs and the interval becomes the server's push interval "
+        "(default 4 h). Exit 0 on SIGTERM/SIGINT.",
     )
     syncd_cmd.add_argument(
         "--once", action="store_true", help="one full sync after the delay, then exit with its status"

@@ -118,7 +118,7 @@ class Env:
         return doc
 
     def queue(self, *args: str | Path) -> tuple[int, str, str]:
-        return self.run(*args, SyncBaseURL=SYNC_URL)
+        return self.run("--queue-only", *args, SyncBaseURL=SYNC_URL)  # no server is contacted
 
     def rows(self) -> list[EventRow]:
         if not self.events_db.exists():
@@ -388,7 +388,7 @@ def test_queued_events_are_stored_and_decode(corpus: Path, manifest: dict[str, A
 def test_dry_run_matches_what_is_queued(corpus: Path, env: Env) -> None:
     args = ("--bundles", corpus / NOTIFIER, corpus / BINARYRULES / "allowed_cdhash")
     body = env.body(*args)
-    assert env.run(*args, SyncBaseURL=SYNC_URL, MachineID=MACHINE_ID)[0] == 0
+    assert env.run("--queue-only", *args, SyncBaseURL=SYNC_URL, MachineID=MACHINE_ID)[0] == 0
     stored = [StoredEvent.from_record(r.data) for r in env.rows()]
 
     def key(wire: dict[str, Any]) -> str:
@@ -401,7 +401,7 @@ def test_subprocess_smoke(corpus: Path, manifest: dict[str, Any], env: Env) -> N
     config = env.config(SyncBaseURL=SYNC_URL)
     pattern = str(corpus / BINARYRULES / "good*")
     done = subprocess.run(
-        [sys.executable, "-m", "santacore", "eventupload", "--config", str(config), pattern],
+        [sys.executable, "-m", "santacore", "eventupload", "--queue-only", "--config", str(config), pattern],
         capture_output=True,
         text=True,
         timeout=60,
@@ -411,3 +411,50 @@ def test_subprocess_smoke(corpus: Path, manifest: dict[str, Any], env: Env) -> N
     names = sorted(os.path.basename(StoredEvent.from_record(r.data).file_path) for r in env.rows())
     assert names == ["goodbinary", "goodcert"]
     assert env.events_db.stat().st_mode & 0o777 == 0o600
+
+
+# --- uploaded at once (santactl eventupload), against a real SyncServer on loopback -----------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_uploads_at_once_with_the_bundle(corpus: Path, manifest: dict[str, Any], env: Env) -> None:
+    from santacore.testing import SyncServer
+
+    bundle = _bundle(manifest, MUJOCO)
+    with SyncServer() as server:
+        rc, out, err = env.run(corpus / MUJOCO, SyncBaseURL=server.base_url, MachineID=MACHINE_ID, EnableBundles=True)
+        assert (rc, err) == (0, ""), err
+        assert out.splitlines()[0] == f"Hashing {corpus / MUJOCO}"
+        total = bundle["binary_count"] + 1  # the bundle's binaries and the file's own event
+        assert out.splitlines()[-2:] == [
+            f"Uploading {total} events...",
+            f"Done: {total} events uploaded, 0 pending upload in {env.events_db}",
+        ]
+        (received,) = server.events.values()
+        assert len(received) == total and {e["decision"] for e in received} == {"BUNDLE_BINARY"}
+        hashed = [e for e in received if e.get("file_bundle_hash")]
+        assert {e["file_bundle_hash"] for e in hashed} == {bundle["bundle_hash"]}
+        assert env.count() == 0
+        # --binary-only: the file's own event alone, no hashing.
+        rc, out, err = env.run(
+            "--binary-only", corpus / MUJOCO, SyncBaseURL=server.base_url, MachineID=MACHINE_ID, EnableBundles=True
+        )
+        assert (rc, err) == (0, "") and "Hashing" not in out
+        assert len(next(iter(server.events.values()))) == total + 1
+
+
+def test_what_cannot_be_uploaded_stays_queued(corpus: Path, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANTACORE_SYNC_RETRY_SCALE", "0.001")
+    url = f"http://127.0.0.1:{_closed_port()}/"
+    rc, out, err = env.run("--bundles", corpus / NOTIFIER, SyncBaseURL=url, MachineID=MACHINE_ID)
+    assert rc == 1
+    assert f"2 of 2 events not uploaded: kept in {env.events_db} for the next sync" in err
+    assert out.splitlines()[-1] == f"Done: 0 events uploaded, 2 pending upload in {env.events_db}"
+    assert env.count() == 2

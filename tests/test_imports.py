@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "terminal-notifier.app"
 
 # The libraries that cost start-up time and memory, and the only code allowed to load each.
-HEAVY = ("lief", "cryptography", "asn1crypto", "httpx", "rich")
+HEAVY = ("lief", "cryptography", "asn1crypto", "httpx", "rich", "nats", "nkeys", "nacl")
 
 
 def loaded_after(script: str) -> set[str]:

@@ -172,20 +172,19 @@ def test_check_upload_reports_the_exchange_when_verbose(
     corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`check --upload`'s immediate upload: the failed attempts and, with a verbosity, the exchanges on stderr
-    (the `-v` flag itself belongs to the check parser; `_upload_now` takes the count)."""
-    from santacore.commands.check import _upload_now
+    (the `-v` flag itself belongs to the check parser; `upload_recorded` takes the count)."""
+    from santacore.commands.immediate import upload_recorded
     from santacore.santad.event_store import EventStore
-    from santacore.santad.execution import store_events
-    from tests.test_sync_stages import corpus_events
+    from tests.test_sync_scheduler import denial
 
-    event = corpus_events(corpus, 1)[0]
+    event = denial(corpus)  # a blocked binary in no bundle: uploaded alone
     with SyncServer() as srv:
         srv.add_fault("status", stage="eventupload", status=500, times=1)
         config = load_config(_config(tmp_path, srv.base_url), environ={})
         monkeypatch.setenv(RETRY_SCALE_ENV, "0")
         with EventStore(config.events_db) as store:
-            store_events(store, [event])
-            _upload_now(config, store, event, verbosity=1)
+            report = upload_recorded(config, store, event, verbosity=1)
+            assert report["outcomes"] == ["uploaded"] and store.count() == 0
     err = capsys.readouterr().err
     assert "eventupload: attempt 1 of 5 failed: HTTP 500 Internal Server Error; retrying in 0 s" in err, err
     assert re.search(r"HTTP POST \S+/eventupload/\S+ -> 500 ", err) and re.search(r"/eventupload/\S+ -> 200 OK", err)

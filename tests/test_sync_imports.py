@@ -122,6 +122,15 @@ def test_httpx_only_in_the_transport() -> None:
             assert module_name(path) in TRANSPORT_MODULES, f"{module_name(path)} imports httpx"
 
 
+def test_nats_only_in_the_push_client_and_never_at_load_time() -> None:
+    """nats-py (the `push` extra) loads only when a preflight configures push: in sync/push/nats_client.py."""
+    sync_and_commands = [*modules("sync"), PACKAGE / "commands" / "sync.py", PACKAGE / "commands" / "syncd.py"]
+    for path in sync_and_commands:
+        assert "nats" not in {m.split(".")[0] for m in imports(path, load_time_only=True)}, module_name(path)
+        if "nats" in {m.split(".")[0] for m in imports(path, load_time_only=False)}:
+            assert module_name(path) in ("santacore.sync.push.nats_client", "santacore.sync.scheduler")
+
+
 def test_nothing_on_the_sync_path_imports_lief_backed_modules_at_load_time() -> None:
     sync_and_commands = [*modules("sync"), PACKAGE / "commands" / "sync.py", PACKAGE / "commands" / "syncd.py"]
     for path in sync_and_commands:
@@ -169,3 +178,4 @@ def test_a_real_sync_does_not_load_lief(tmp_path: Path) -> None:
     loaded = {m.split(".")[0] for m in report["modules"]}
     assert "httpx" in loaded  # the probe sees what the sync did load
     assert "lief" not in loaded, f"lief loaded via {report['lief_chain']}"
+    assert "nats" not in loaded  # no push configured: no NATS client

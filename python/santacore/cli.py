@@ -177,15 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
     upload = commands.add_parser(
         "eventupload",
         parents=[settings],
-        help="queue non-execution events for files and bundles (santactl eventupload)",
-        description="Build Santa's events for files, glob patterns and (with --bundles) every executable of "
-        "their bundles, and queue them in events.db for the next sync. --dry-run --json prints the exact "
-        "upload body instead.",
-        epilog="Exit status: 0 every event queued (or, with --dry-run, built); 1 any path or pattern failed, "
-        "or no SyncBaseURL; 2 usage error.",
+        help="upload non-execution events for files and bundles now (santactl eventupload)",
+        description="Build Santa's events for files, glob patterns and, unless --binary-only and when bundles "
+        "are enabled (the server's setting, else EnableBundles; --bundles forces it), every executable of their "
+        "bundles, store them in events.db and upload them at once; what cannot be uploaded stays queued for the "
+        "next sync. --queue-only only queues; --dry-run --json prints the exact upload body instead.",
+        epilog="Exit status: 0 every event uploaded (or queued with --queue-only, or built with --dry-run); 1 any "
+        "path or pattern failed, an event is left queued, or no SyncBaseURL; 2 usage error.",
     )
     upload.add_argument("paths", nargs="+", metavar="PATH", help="files, bundles or glob patterns")
-    upload.add_argument("--bundles", action="store_true", help="also hash each file's bundle: its BUNDLE_BINARY events")
+    upload.add_argument(
+        "--bundles",
+        action="store_true",
+        help="hash each file's bundle even when bundles are not enabled (server setting, else EnableBundles)",
+    )
+    upload.add_argument(
+        "--binary-only", action="store_true", help="only each file's own event: no bundle hashing (santactl's)"
+    )
+    upload.add_argument(
+        "--queue-only",
+        action="store_true",
+        help="queue the events in events.db for the next sync instead of uploading now (santacore's)",
+    )
     upload.add_argument("--dry-run", action="store_true", help="store nothing; report what would be queued")
     upload.add_argument("--json", action="store_true", help="with --dry-run: print the eventupload request body")
     upload.set_defaults(run="eventupload:run")
@@ -232,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sync.add_mutually_exclusive_group()
     clean.add_argument("--clean", action="store_true", help="ask the server for a clean sync (keep transitive rules)")
     clean.add_argument("--clean-all", action="store_true", help="ask for a clean sync that removes every rule")
+    clean.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="download rules only (every page, one transaction; no preflight, event upload or postflight), as a "
+        "push rule_sync does; santacore's addition, santactl has no such flag",
+    )
     sync.set_defaults(run="sync:run")
 
     syncd_cmd = commands.add_parser(
@@ -240,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the sync service in the foreground until SIGTERM/SIGINT",
         description="santasyncservice: a full sync FIRST-SYNC-DELAY seconds after start, then every "
         "full-sync interval (the server's, else FullSyncInterval, floor 60 s); on-demand syncs from "
-        "`santacore sync` wait their turn. Exit 0 on SIGTERM/SIGINT.",
+        "`santacore sync` wait their turn. When a preflight configures push notifications (NATS; the push "
+        "extra), messages trigger full or rule-only syncs and the interval becomes the server's push interval "
+        "(default 4 h). Exit 0 on SIGTERM/SIGINT.",
     )
     syncd_cmd.add_argument(
         "--once", action="store_true", help="one full sync after the delay, then exit with its status"

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from santacore.commands import EXIT_ERROR, EXIT_OK, config_if_readable, error_text
-from santacore.commands.sync import exchange_printer, say_err
+from santacore.commands.immediate import upload_recorded
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, file_info
@@ -18,17 +18,12 @@ from santacore.santad.cel import CELInputs
 from santacore.santad.decisions import ClientMode
 from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
-from santacore.santad.events import StoredEvent
 from santacore.santad.execution import store_events
 from santacore.santad.policy import DecisionResult, PolicySettings, decide_for_file
 from santacore.santad.rule_store import RuleStore
 from santacore.santad.rules import check_message
 from santacore.santad.sessions import ExecutionContext
-from santacore.santad.upload_backoff import UploadBackoff
-from santacore.sync.context import open_sync_context
-from santacore.sync.host import resolve_machine_id
 from santacore.sync.in_force import load_config_in_force
-from santacore.sync.uploads import upload_event_now
 
 EXIT_BLOCKED = 3
 """`check`'s status when santad would block PATH (0: allowed; 1: error; 2 is argparse's usage error)."""
@@ -81,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"santacore check: {error_text(e, config or config_if_readable(args.config))}", file=sys.stderr)
         return EXIT_ERROR
     doc = _document(fi, result, config)
-    if args.json:
+    # With --record --upload, --json waits for the upload's outcome (the document's "upload").
+    json_later = args.json and args.record and args.upload and result.blocked
+    if args.json and not json_later:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
+    elif not args.json:
         print(f"{'Path':<9}: {fi.path}")
         print(f"{'Mode':<9}: {doc['mode']}")
         print(f"{'Decision':<9}: {doc['decision']}" + (" (silent)" if result.silent else ""))
@@ -97,32 +94,27 @@ def run(args: argparse.Namespace) -> int:
         return decided
     if not settings.creates_event(result):
         print("Not recorded: santad creates no event for this decision.", file=sys.stderr)
-        return decided
+        return _json_last(doc, json_later, decided)
     if not config.sync_base_url:
         print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)
-        return decided
+        return _json_last(doc, json_later, decided)
     event = execution_event(fi, result.decision, context=ExecutionContext.current())
     try:
         with EventStore(config.events_db) as store:
-            store_events(store, [event])
-            print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
-            if result.blocked and args.upload:
-                _upload_now(config, store, event, verbosity=args.verbose)
+            if result.blocked and args.upload:  # santad's path: stored first, then uploaded (§4.5 for a bundle)
+                print(f"Recording event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
+                doc["upload"] = upload_recorded(config, store, event, verbosity=args.verbose)
+            else:
+                store_events(store, [event])
+                print(f"Recorded event {event.idx} ({event.decision.value}) in {config.events_db}", file=sys.stderr)
     except (SantacoreError, OSError) as e:
         print(f"santacore check: {error_text(e, config)}", file=sys.stderr)
         return EXIT_ERROR
-    return decided
+    return _json_last(doc, json_later, decided)
 
 
-def _upload_now(config: Config, store: EventStore, event: StoredEvent, *, verbosity: int = 0) -> None:
-    """§5.4 step 3: a denial is uploaded at once (one event); on failure it stays for the next sync. Each failed
-    attempt is printed on stderr; `verbosity` (`-v` count): the HTTP exchanges too."""
-    ident = resolve_machine_id(config)
-    if not ident:
-        print("Not uploaded now: no MachineID; kept for the next sync.", file=sys.stderr)
-        return
-    with open_sync_context(
-        config, machine_id=ident, events=store, log=say_err, trace=exchange_printer(verbosity)
-    ) as ctx:
-        outcome = upload_event_now(ctx, event, UploadBackoff())
-    print(f"Immediate upload: {outcome}", file=sys.stderr)
+def _json_last(doc: dict[str, Any], show: bool, code: int) -> int:
+    if show:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return code

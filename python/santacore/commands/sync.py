@@ -9,7 +9,9 @@ and `check --upload`).
 
 Waiting for another sync (the daemon's, another `santacore sync`) is said on stderr, naming the lock holder's
 pid and since when; `args.timeout` (seconds; `--timeout`) gives up the wait with exit code 8 (DAEMON_TIMEOUT).
-`args.budget` (seconds; `--budget`) is the whole sync's time budget (default `DEFAULT_SYNC_BUDGET`, 30 min)."""
+`args.budget` (seconds; `--budget`) is the whole sync's time budget (default `DEFAULT_SYNC_BUDGET`, 30 min).
+`args.rules_only` (`--rules-only`, santacore's addition: santactl has none) runs the rule-download-only sync of a
+push `rule_sync` (`santacore.sync.rule_sync`) instead of a full sync."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from santacore.sync.context import open_sync_context
 from santacore.sync.host import resolve_machine_id
 from santacore.sync.lock import SYNC_LOCK_NAME, lock_holder, sync_lock
 from santacore.sync.protocol import SyncType
+from santacore.sync.rule_sync import rule_sync
 from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncResult, SyncStatus, full_sync, request_sync_type
 from santacore.sync.transport import Exchange
@@ -165,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
                 if budget is None
                 else dataclasses.replace(TransportSettings.from_config(config), sync_budget=float(budget)),
             ) as ctx:
-                result = full_sync(ctx, state_path=os.fspath(config.sync_state_path))
+                run_sync = rule_sync if getattr(args, "rules_only", False) else full_sync
+                result = run_sync(ctx, state_path=os.fspath(config.sync_state_path))
     except (SantacoreError, OSError) as e:
         print(f"santacore sync: {e}", file=sys.stderr)
         return int(SyncStatus.UNKNOWN)

@@ -4,7 +4,8 @@ Runs `SyncDaemon` until SIGTERM or SIGINT: the first full sync `--first-sync-del
 then one every full-sync interval (the server's, else FullSyncInterval, at least 60 s). One timestamped line per
 stage, failed attempt and outcome goes to stdout (with `-v` also one per HTTP exchange, `-vv` the JSON
 bodies). A signal ends the request in flight within a second, aborts the rest of that sync cleanly and exits 0.
-`--once`: one full sync after the delay, then exit with its status (§1.4's codes).
+`--once`: one full sync after the delay, then exit with its status (§1.4's codes). Push notifications (addendum
+§1) come with `SyncDaemon`: started after a preflight that configures them, stopped on SIGTERM before exit.
 
 Arguments (on `args`): `config` (path or None), `once` (bool), `first_sync_delay` (float seconds, >= 0),
 `verbose` (count).

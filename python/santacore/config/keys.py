@@ -35,6 +35,8 @@ SyncTimeBudget (santacore)        sync_time_budget (seconds, >= 1)           180
 RuleDownloadMaxPages (santacore)  rule_download_max_pages                    20000                  -
 RuleDownloadMaxRules (santacore)  rule_download_max_rules                    2000000                -
 RuleDownloadMaxBytes (santacore)  rule_download_max_bytes                    1073741824 (1 GiB)     -
+EnablePushNotifications           enable_push_notifications                  true                   P
+PushServerAllowlist (santacore)   push_server_allowlist (tuple of hosts)     None: SyncBaseURL host -
 StateDirectory                    state_directory                            see below              -
 ================================  =========================================  =====================  ===
 
@@ -65,6 +67,10 @@ Decisions (where santacore is stricter than, or differs from, Santa):
   bound one rule download (pages, rules, decoded response bytes). A bound hit fails the sync with a
   message naming the key, and nothing is applied. The defaults take 1,000,000 real rules (1,000 pages,
   ~250 MB of JSON) with room to spare.
+* EnablePushNotifications (alias ``EnableNATS``, [N]'s older name) lets a preflight start push notifications.
+  PushServerAllowlist names the push servers santacore may connect to: host names (exact, any case) or
+  ``.domain`` entries (any host under it); without it, only SyncBaseURL's host. Santa's release builds accept
+  only ``tls://….push.northpole.security:443``; santacore accepts whatever this key allows.
 * Relative paths (and ``~``) are resolved against the file's directory (and $HOME).
 """
 
@@ -128,7 +134,7 @@ PROTECTED_HEADERS: Final = frozenset(
 SANTA_KEYS_NOT_USED: Final = frozenset(
     """AboutText BannedBlockMessage BannedUSBBlockMessage BlockUSBMount ClientAuthCertificateCN
     ClientAuthCertificateIssuerCN DismissText EnableAPNS EnableBackwardsCompatibleContentEncoding
-    EnableDebugLogging EnableForkAndExitLogging EnableMachineIDDecoration EnableNATS
+    EnableDebugLogging EnableForkAndExitLogging EnableMachineIDDecoration
     EnableNotificationSilences EnableSilentMode EnableSilentTTYMode EnableStandalonePasswordFallback
     EnableStatsCollection EnableSystemExtension EnableSysxCache EnableTelemetryExport EnabledProcessAnnotations
     EntitlementsPrefixFilter EntitlementsTeamIDFilter EventDetailText EventDetailURL EventLogPath
@@ -323,6 +329,18 @@ def _p_max_bytes(value: Any, ctx: KeyContext) -> int:
     return _positive_int(value, 1024, 2**40, "bytes")
 
 
+def _p_hosts(value: Any, ctx: KeyContext) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidValue(f"expected an array of host names, got {_show(value)}")
+    hosts = []
+    for i, item in enumerate(value):
+        host = _expect_str(item, "a host name")
+        if not host or re.search(r"[\s/:@?#]", host):
+            raise InvalidValue(f"expected a host name or .domain, got {_show(item)}", f"[{i}]")
+        hosts.append(host.lower())
+    return tuple(hosts)
+
+
 def _p_path(value: Any, ctx: KeyContext) -> Path:
     text = _p_nonempty(value, ctx)
     if "\x00" in text:
@@ -422,6 +440,8 @@ KEYS: Final = (
     Key("RuleDownloadMaxPages", "rule_download_max_pages", _p_max_pages, None),
     Key("RuleDownloadMaxRules", "rule_download_max_rules", _p_max_rules, None),
     Key("RuleDownloadMaxBytes", "rule_download_max_bytes", _p_max_bytes, None),
+    Key("EnablePushNotifications", "enable_push_notifications", parse_bool, _NUMBER, ("EnableNATS",)),
+    Key("PushServerAllowlist", "push_server_allowlist", _p_hosts, None),
     Key("StateDirectory", "state_directory", _p_path, None),
 )
 KNOWN_NAMES: Final = frozenset(name for spec in KEYS for name in (spec.name, *spec.aliases))

@@ -130,11 +130,20 @@ class Config:
     rule_download_max_pages: int = DEFAULT_RULE_DOWNLOAD_MAX_PAGES
     rule_download_max_rules: int = DEFAULT_RULE_DOWNLOAD_MAX_RULES
     rule_download_max_bytes: int = DEFAULT_RULE_DOWNLOAD_MAX_BYTES
+    enable_push_notifications: bool = True
+    push_server_allowlist: tuple[str, ...] | None = None
     state_directory: Path = field(default_factory=default_state_directory)
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = field(default=None, compare=False)
     given_keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     """The settings `source` gave (Santa key names, an alias as its key's name); the others are defaults."""
+
+    @property
+    def sync_base_url_host(self) -> str:
+        """SyncBaseURL's host, lower-case ("" without one): PushServerAllowlist's default."""
+        from urllib.parse import urlsplit
+
+        return (urlsplit(self.sync_base_url).hostname or "") if self.sync_base_url else ""
 
     @property
     def events_db(self) -> Path:

@@ -308,6 +308,13 @@ def _build_schemas(northpolesec: bool) -> Schemas:
             _Field("deprecated_whitelist_regex", "string", "whitelist_regex", optional=True),
             _Field("deprecated_blacklist_regex", "string", "blacklist_regex", optional=True),
             b("deprecated_clean_sync", "clean_sync"),
+            # Push (addendum §1.1), read by santacore.sync.push.settings.
+            _Field("push_server", "string"),
+            _Field("push_token", "string"),
+            _Field("push_key", "string"),
+            _Field("push_deviceid", "string"),
+            _Field("push_tags", "string", repeated=True),
+            _Field("push_issuer_token", "string"),
         ],
     )
     rule_fields = [

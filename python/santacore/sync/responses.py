@@ -33,7 +33,7 @@ Decisions (santacore's, not Santa's):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
@@ -55,6 +55,7 @@ from santacore.sync.protocol import (
     RULEDOWNLOAD,
     SyncType,
 )
+from santacore.sync.push.settings import PushSettings, push_settings_from_preflight
 
 __all__ = [
     "EventUploadResponse",
@@ -110,6 +111,8 @@ class PreflightResponse:
     remount_usb_mode: tuple[str, ...] | None = None
     """Read only when `block_usb_mount` is present ([G])."""
     override_file_access_action: FileAccessAction | None = None
+    push: PushSettings = field(default_factory=PushSettings)
+    """The push configuration (addendum §1.1; empty for [G-JSON], which has no such fields)."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ def _preflight_from_protobuf(p: Mapping[str, Any], variant: Variant) -> Prefligh
         block_usb_mount=block_usb,
         remount_usb_mode=None if block_usb is None else tuple(p.get("remount_usb_mode", ())),
         override_file_access_action=FileAccessAction(action) if action in (1, 2, 3) else None,
+        push=push_settings_from_preflight(p),
     )
 
 

@@ -14,8 +14,18 @@ Reachability (§1.5): after a failed preflight the daemon probes the server ever
 (`santacore.sync.reachability`, or the injected `reachability_probe`) and syncs at once when it turns from
 unreachable to reachable, instead of waiting out the interval; the next sync that passes preflight stops it.
 
-Not implemented: push notifications and rule-only syncs (§1.3); the reachability monitor after a failed immediate
-upload (only a failed preflight starts it); timer leeway.
+Push (addendum §1, `santacore.sync.push`): after each successful preflight the daemon starts, reconfigures or
+drops its push client (the `push_client_factory`'s; default the NATS client when EnablePushNotifications is on and
+nats-py is installed) per the preflight's push fields and PushServerAllowlist. A push message re-arms the full-sync
+timer (`push_full_sync`) or arms the rule-sync timer (`push_rule_sync`; the last fire time armed wins). While a push
+client exists and the server sent a push interval, the next full sync is that interval (§1.8); after a failed
+preflight with a push client, min(push interval, 600 s). A push re-arm during a sync outlives that sync's re-arm.
+
+Rule-only syncs (addendum §2, `santacore.sync.rule_sync`): `submit_rule_sync()` / `request_rule_sync()` and the
+rule-sync timer queue them on the same serial queue as full syncs, outside the limit of two.
+
+Not implemented: the reachability monitor after a failed immediate upload (only a failed preflight starts it);
+timer leeway; NATS commands (§1.6).
 
 One sync at a time (§1.2, §1.4): full syncs run on the daemon's loop thread and hold the state directory's sync lock
 (`santacore.sync.lock`), the one `santacore sync` takes, so a `santacore sync` in another process waits for the
@@ -42,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import random
 import select
 import threading
 import time
@@ -49,7 +60,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from santacore.config.settings import Config
 from santacore.errors import NotABundleError, StoreError, SyncError
@@ -60,10 +71,15 @@ from santacore.santad.rule_store import RuleStore
 from santacore.santad.upload_backoff import UploadBackoff
 from santacore.sync import protocol, responses, uploads
 from santacore.sync.context import SyncContext, config_variant, open_sync_context
+from santacore.sync.daemon_transport import DaemonTransport
 from santacore.sync.host import HostFacts, resolve_machine_id
 from santacore.sync.lock import lock_holder, sync_lock
 from santacore.sync.protocol import DEFAULT_FULL_SYNC_INTERVAL, MINIMUM_FULL_SYNC_INTERVAL, SyncType
+from santacore.sync.push.client import PushClient
+from santacore.sync.push.service import PushClientFactory, PushService
+from santacore.sync.push.settings import PushSettings
 from santacore.sync.reachability import server_reachable
+from santacore.sync.rule_sync import rule_sync
 from santacore.sync.settings import TransportSettings
 from santacore.sync.stages import SyncResult, SyncStatus, full_sync, request_sync_type
 from santacore.sync.state import SyncState, effective_config, load_state
@@ -84,33 +100,7 @@ TransportFactory = Callable[[Config, str], Transport]
 class _Request:
     sync_type: SyncType | None  # None: the timer's sync
     future: Future[SyncResult]
-
-
-class _DaemonTransport(Transport):
-    """The daemon's view of the factory's Transport: refuses every request once the daemon is stopping (so a
-    sync ends at once, as on a network failure) and notes the preflight's `batch_size`, which Santa keeps in
-    memory for the SendEvents batches of §4.5. Everything else is the wrapped transport's. Stands in for a
-    Transport in `SyncContext`; it is never initialised as one."""
-
-    def __init__(self, inner: Transport, daemon: SyncDaemon) -> None:  # no super().__init__(): a pure proxy
-        self._inner = inner
-        self._daemon = daemon
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("_inner", "_daemon"):  # not set yet (copy, pickle): no recursion
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
-        if self._daemon.stopping:
-            raise SyncError("not sent: the sync daemon is stopping", stage=stage)
-        reply = self._inner.post(stage, body) if deadline is None else self._inner.post(stage, body, deadline=deadline)
-        if stage == protocol.PREFLIGHT:
-            self._daemon.note_preflight(reply)
-        return reply
-
-    def close(self) -> None:
-        self._inner.close()
+    rules_only: bool = False  # addendum §2: a rule-download-only sync, outside the limit of two
 
 
 class SyncDaemon:
@@ -141,6 +131,8 @@ class SyncDaemon:
         reachability_probe: Callable[[], bool] | None = None,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
         trace: Callable[[Exchange], None] | None = None,
+        push_client_factory: PushClientFactory | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         if not config.sync_base_url:
             raise ValueError("Missing SyncBaseURL: the sync daemon has no server to sync with")
@@ -178,12 +170,20 @@ class SyncDaemon:
         self._thread: threading.Thread | None = None
         self._loop_ident: int | None = None
         self._done = threading.Event()
-        self._transport: _DaemonTransport | None = None
+        self._transport: DaemonTransport | None = None
         self._events: EventStore | None = None
         self._rules: RuleStore | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self.rng = rng if rng is not None else random.SystemRandom()
+        self.push = PushService(config, self, machine_id=ident, rng=self.rng, log=log, factory=push_client_factory)
+        self._preflight_push: PushSettings | None = None
+        self._due = 0.0  # the full-sync timer's fire time (self._clock())
+        self._due_generation = 0  # bumped by every push re-arm
+        self.rule_sync_due: float | None = None
+        """The rule-sync timer's fire time, None when disarmed (addendum §2)."""
+        self.rules_only_run = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ class SyncDaemon:
         `record_event`). Raises SyncError (unusable TLS material), StoreError or OSError."""
         with self._open_lock:
             if self._transport is None:
-                self._transport = _DaemonTransport(self._factory(self.config, self.machine_id), self)
+                self._transport = DaemonTransport(self._factory(self.config, self.machine_id), self)
             if self._events is None:
                 self._events = EventStore(self.config.events_db)
             if self._rules is None:
@@ -280,6 +280,7 @@ class SyncDaemon:
             self._finish()
 
     def _finish(self) -> None:
+        self.push.drop("the sync daemon is stopping")
         with self._lock:
             self._stopping = True
             pending = list(self._queue)
@@ -318,6 +319,46 @@ class SyncDaemon:
     def request_sync(self, sync_type: SyncType = SyncType.NORMAL, *, timeout: float | None = None) -> SyncResult:
         """`submit_sync` and wait: blocks until the sync in progress (if any) and then this one have finished."""
         return self.submit_sync(sync_type).result(timeout)
+
+    def submit_rule_sync(self) -> Future[SyncResult]:
+        """Queue a rule-download-only sync (addendum §2) behind any running sync; not counted against the limit
+        of two full syncs. UNKNOWN once stopping."""
+        future: Future[SyncResult] = Future()
+        with self._lock:
+            if not self._started:
+                raise RuntimeError("the sync daemon is not running: call start() or run() first")
+            if self._stopping or self._done.is_set():
+                future.set_result(SyncResult(status=SyncStatus.UNKNOWN, error="the sync daemon is stopping"))
+                return future
+            self._queue.append(_Request(None, future, rules_only=True))
+        self._wake()
+        return future
+
+    def request_rule_sync(self, *, timeout: float | None = None) -> SyncResult:
+        """`submit_rule_sync` and wait for its result."""
+        return self.submit_rule_sync().result(timeout)
+
+    # -- push (PushDelegate) ---------------------------------------------------------------------------------
+
+    def push_full_sync(self, delay: float, reason: str) -> None:
+        """Re-arm the full-sync timer `delay` seconds from now (Santa's syncSecondsFromNow:)."""
+        with self._lock:
+            self._due = self._clock() + delay
+            self._due_generation += 1
+        self._log(f"Push: {reason}: full sync in {delay:g} s")
+        self._wake()
+
+    def push_rule_sync(self, delay: float, reason: str) -> None:
+        """Arm the rule-sync timer `delay` seconds from now, replacing any pending fire time."""
+        with self._lock:
+            self.rule_sync_due = self._clock() + delay
+        self._log(f"Push: {reason}: rule-only sync in {delay:g} s")
+        self._wake()
+
+    @property
+    def push_client(self) -> PushClient | None:
+        """The push client while one exists (after a preflight that configured push)."""
+        return self.push.client
 
     def full_sync_interval(self) -> int:
         """Seconds until the next timed full sync: the persisted server value, else the configuration's
@@ -361,9 +402,11 @@ class SyncDaemon:
     def note_preflight(self, reply: bytes) -> None:
         """Keep the `batch_size` of a preflight answer (Santa's in-memory value, for §4.5's SendEvents batches)."""
         try:
-            self.batch_size = responses.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
+            parsed = responses.parse_preflight_response(reply, self.variant)
         except SyncError:
-            pass  # the preflight stage reports it
+            return  # the preflight stage reports it
+        self.batch_size = parsed.batch_size or self.batch_size
+        self._preflight_push = parsed.push
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[SyncContext]:
@@ -397,15 +440,27 @@ class SyncDaemon:
     # -- the loop --------------------------------------------------------------------------------------------
 
     def _loop(self, max_syncs: int | None) -> None:
-        due = self._clock() + self.first_sync_delay
+        with self._lock:
+            self._due = self._clock() + self.first_sync_delay
         self._log(f"Sync daemon started for {self.machine_id}; first full sync in {self.first_sync_delay:g} s")
         done = 0
         unreachable_seen = False
         while not self._stopping and (max_syncs is None or done < max_syncs):
             with self._lock:
                 request = self._queue.popleft() if self._queue else None
+                now = self._clock()
+                if request is None and self.rule_sync_due is not None and now >= self.rule_sync_due:
+                    self.rule_sync_due = None  # disarmed, then run (addendum §2)
+                    request = _Request(None, Future(), rules_only=True)
+                due, rule_due = self._due, self.rule_sync_due
+            if request is not None and request.rules_only:
+                self._run_rules_only(request)
+                continue
             if request is None:
-                remaining = due - self._clock()
+                now = self._clock()
+                remaining = due - now if rule_due is None else min(due - now, rule_due - now)
+                if remaining <= 0 < due - now:
+                    continue  # the rule-sync timer fired: picked up at the top
                 if remaining > 0 and self.monitoring_reachability:
                     # Santa's path monitor fires on a change from unreachable to reachable, not
                     # merely because the server is reachable (it may be up and answering 500s).
@@ -416,7 +471,8 @@ class SyncDaemon:
                         unreachable_seen = True
                     elif unreachable_seen:
                         self._log("Sync server reachable again: full sync now")
-                        due = self._clock()
+                        with self._lock:
+                            self._due = self._clock()
                     continue
                 if remaining > 0:
                     self._wait(remaining)
@@ -424,18 +480,25 @@ class SyncDaemon:
                 with self._lock:
                     self._slots += 1
                 request = _Request(None, Future())
-            self._run(request)
+            generation = self._due_generation
+            result = self._run(request)
             unreachable_seen = False
             done += 1
             if self._stopping or (max_syncs is not None and done >= max_syncs):
                 break
-            interval = self.full_sync_interval()  # re-armed after any outcome (§1.2 santacore guidance)
-            due = self._clock() + interval
+            # Re-armed after any outcome (§1.2 santacore guidance), to §1.8's interval while push is on.
+            failed = result.status is SyncStatus.PREFLIGHT_FAILED
+            interval = self.push.next_interval(preflight_failed=failed, normal=self.full_sync_interval())
+            with self._lock:
+                if self._due_generation != generation:  # a push re-armed the timer during the sync: it wins
+                    continue
+                self._due = self._clock() + interval
             self._log(f"Next full sync in {interval} s")
 
-    def _run(self, request: _Request) -> None:
+    def _run(self, request: _Request) -> SyncResult:
         kind = "timed" if request.sync_type is None else "requested"
         self._log(f"Full sync starting ({kind})")
+        self._preflight_push = None
         try:
             result = self._sync(request.sync_type)
         except Exception as e:  # a broken store or a bug: report it, keep the daemon alive, retry at the next timer
@@ -446,11 +509,40 @@ class SyncDaemon:
         self.syncs_run += 1
         # §1.5: a failed preflight starts the reachability monitor; the next successful one stops it.
         self.monitoring_reachability = result.status is SyncStatus.PREFLIGHT_FAILED
+        if result.status is SyncStatus.SUCCESS and self._rules is not None:
+            # The CLEAN_ALL a fresh rules.db asks for has been done: the store stays open, so forget "fresh".
+            self._rules.created_fresh = False
+        if result.status is not SyncStatus.PREFLIGHT_FAILED and not self._stopping:
+            try:
+                self.push.update(self._preflight_push)
+            except Exception as e:  # a push client that cannot start must not stop the daemon
+                self._log(f"Push notifications not started: {type(e).__name__}: {e}")
         if result.error:
             self._log(f"Full sync failed: {result.error}")
         self._log(
             f"Full sync finished: {result.status.name.lower()}; events uploaded {result.events_uploaded}, "
             f"left {result.events_left}; rules received {result.rules_received}, applied {result.rules_applied}"
+        )
+        request.future.set_result(result)
+        return result
+
+    def _run_rules_only(self, request: _Request) -> None:
+        self._log("Rule-only sync starting")
+        try:
+            with sync_lock(self.config.state_directory, stop=lambda: self._stopping, waiting=self._waiting) as held:
+                if not held:
+                    result = SyncResult(status=SyncStatus.UNKNOWN, error="stopped while another sync held the lock")
+                else:
+                    with self._context() as ctx:
+                        result = rule_sync(ctx, state_path=self.state_path)
+        except Exception as e:  # a broken store or a bug: report it, keep the daemon alive
+            result = SyncResult(status=SyncStatus.UNKNOWN, error=f"{type(e).__name__}: {e}")
+        self.rules_only_run += 1
+        if result.error:
+            self._log(f"Rule-only sync failed: {result.error}")
+        self._log(
+            f"Rule-only sync finished: {result.status.name.lower()}; rules received {result.rules_received}, "
+            f"applied {result.rules_applied}"
         )
         request.future.set_result(result)
 

@@ -7,10 +7,13 @@ What each module owns:
 * `stages` — what each stage does; `server_state` — the SQLite state; `records` — requests, bundles, replies;
 * `handler` — the HTTP plumbing; `replies` — replies in each profile's style; `wire` — body codecs;
 * `profiles` — `Quirks` and `PreflightSettings`; `faults` — injected faults; `schemas` — request validation;
-* `rule_format` — what a well-formed wire rule is (checks `--rules` files); `cli` — `santacore testing serve`.
+* `rule_format` — what a well-formed wire rule is (checks `--rules` files); `cli` — `santacore testing serve`;
+* `push` — the push side: a real nats-server on loopback (`NatsBroker`), its JWT credentials, `PushSide` (the
+  preflight push fields and a publisher); `push_cli` — `serve --push` and its stdin commands.
 
-May import: the standard library only, and nothing of santacore outside `santacore.testing` — above all not the
-client (`santacore.sync`), so that a client bug cannot hide behind code both sides share.
+May import: the standard library only (and nats-py / nkeys in `push`, when a push side is used), and nothing
+of santacore outside `santacore.testing` — above all not the client (`santacore.sync`), so that a client bug
+cannot hide behind code both sides share.
 """
 
 from santacore.testing.cli import serve

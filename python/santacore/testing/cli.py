@@ -48,6 +48,13 @@ Exit status:
   0  stopped by Ctrl-C or SIGTERM
   1  the server could not start (address in use, state database not usable, ...)
   2  invalid option, or a rules file that cannot be read or holds an invalid rule
+
+With --push, commands typed on stdin publish push messages (one per line):
+  tag [SUBJECT] [MAX_JITTER]    a SyncRequest on a tag subject (default santa.tag.global; no MAX_JITTER: 180 s)
+  host                          a message on santa.host.<device id> (a full sync at once)
+  fcm ACTION [TARGET_HOST_ID]   an FCM-style JSON action: full_sync, config_sync, log_sync, rule_sync
+  restart                       restart the broker (the client reconnects and syncs within 0–600 s)
+  off | on                      stop or resume sending the push fields in preflight
 """
 
 
@@ -312,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="zentral profile: require 'Bearer SECRET' in the Zentral-Authorization header (HTTP 401 without it, "
         "403 when wrong)",
     )
+    from santacore.testing.push_cli import add_push_arguments  # push: nats-py only when --push is given
+
+    add_push_arguments(parser, _int_at_least)
     return parser
 
 
@@ -408,6 +418,18 @@ def serve(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: cannot listen on {args.host} port {args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_START_FAILED
     stop = threading.Event()
+    broker = None
+    if args.push:
+        from santacore.testing.push_cli import run_commands, start_push
+
+        try:
+            broker, server.push = start_push(args, args.host)
+        except (RuntimeError, OSError, ImportError) as exc:
+            server.close()
+            print(f"{PROG}: error: --push: {exc}", file=sys.stderr)
+            return EXIT_START_FAILED
+        log(f"push: nats-server on {broker.url}; type tag, host, fcm ACTION, restart, off or on")
+        run_commands(broker, server.push, stop, log)
 
     def _on_signal(signum: int, frame: types.FrameType | None) -> None:
         stop.set()
@@ -425,6 +447,8 @@ def serve(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.close()  # a second Ctrl-C while it stops only sets `stop` again
+        if broker is not None:
+            broker.close()
         for previous_signal, handler in previous.items():
             signal.signal(previous_signal, handler)
     for trace in server.errors:  # unexpected exceptions: one line each, the details are for the Python API

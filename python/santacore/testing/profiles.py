@@ -110,3 +110,4 @@ class PreflightSettings:
     sync_type: str | None = None  # sent at every preflight; per-machine ones: `set_sync_type(..., machine_id=)`
     page_size: int | None = None  # rules per ruledownload page; None = batch_size
     preflight_extra: dict[str, Any] = field(default_factory=dict)  # merged last into every preflight answer
+    push: Any = None  # a `santacore.testing.push.PushSide`: its push fields go into every preflight answer

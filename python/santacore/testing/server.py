@@ -24,7 +24,7 @@ import socket
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from santacore.testing.faults import Fault, FaultKind, FaultList
 from santacore.testing.handler import SyncHTTPServer
@@ -35,6 +35,9 @@ from santacore.testing.server_state import ServerState
 from santacore.testing.settings import ServerSettings
 from santacore.testing.stages import Stages
 from santacore.testing.wire import rule_key
+
+if TYPE_CHECKING:
+    from santacore.testing.push import PushSide
 
 __all__ = ["SyncServer"]
 
@@ -190,6 +193,18 @@ class SyncServer:
             state = self._state.machine(key)
             state["pending_sync_type"] = sync_type
             self._state.save_machine(key, state)
+
+    @property
+    def push(self) -> PushSide | None:
+        """The push side (`santacore.testing.push.PushSide`): what preflight hands out about push, and the
+        publisher of tag/host/FCM-style messages. None: preflight says nothing about push."""
+        side: PushSide | None = self.preflight.push
+        return side
+
+    @push.setter
+    def push(self, side: PushSide | None) -> None:
+        with self._lock:
+            self.preflight.push = side
 
     def add_fault(self, kind: FaultKind, **options: Any) -> Fault:
         return self.faults.add(kind, **options)

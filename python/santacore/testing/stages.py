@@ -111,6 +111,8 @@ class Stages:
             out = {k: v for k, v in candidates if v not in (None, 0, False, "")}
             regexes = (("allowed_path_regex", s.allowed_path_regex), ("blocked_path_regex", s.blocked_path_regex))
             out.update((key, value) for key, value in regexes if value is not None)  # even "" sets it (§3.1)
+        if s.push is not None:
+            out.update(s.push.preflight_fields())
         out.update(s.preflight_extra)
         return Reply(200, out)
 

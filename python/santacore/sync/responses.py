@@ -41,7 +41,7 @@ from santacore.santad.decisions import ClientMode
 from santacore.santad.events import DEFAULT_VARIANT, Variant
 from santacore.santad.rules import Rule, RuleError
 from santacore.sync.legacy_json import legacy_document, ns_bool, ns_string, ns_uint
-from santacore.sync.pbjson import protobuf_document, schemas
+from santacore.sync.pbjson import protobuf_document
 from santacore.sync.protocol import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FULL_SYNC_INTERVAL,
@@ -313,11 +313,18 @@ def _first_not_none(*values: Any) -> Any:
 # Response parsers
 
 
+def _pb() -> Any:
+    """The generated santa.sync.v1 module, loaded (with protobuf) when a response is first parsed."""
+    from santacore.syncv1 import santa_sync_v1_pb2
+
+    return santa_sync_v1_pb2
+
+
 def parse_preflight_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> PreflightResponse:
     """The preflight answer (§3.1, §1.2, §2.3, §9.3); SyncError(stage="preflight") when Santa would fail."""
     if variant is Variant.GOOGLE_JSON:
         return _preflight_from_legacy(legacy_document(body))
-    return _preflight_from_protobuf(protobuf_document(body, PREFLIGHT, schemas(variant).preflight), variant)
+    return _preflight_from_protobuf(protobuf_document(body, PREFLIGHT, _pb().PreflightResponse, variant), variant)
 
 
 def parse_eventupload_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> EventUploadResponse:
@@ -326,7 +333,7 @@ def parse_eventupload_response(body: bytes, variant: Variant = DEFAULT_VARIANT) 
     if variant is Variant.GOOGLE_JSON:
         wanted = legacy_document(body).get("event_upload_bundle_binaries")
         return EventUploadResponse(tuple(h for h in wanted if isinstance(h, str)) if isinstance(wanted, list) else ())
-    p = protobuf_document(body, EVENTUPLOAD, schemas(variant).eventupload)
+    p = protobuf_document(body, EVENTUPLOAD, _pb().EventUploadResponse, variant)
     return EventUploadResponse(tuple(p.get("event_upload_bundle_binaries", ())))
 
 
@@ -341,7 +348,7 @@ def parse_ruledownload_response(body: bytes, variant: Variant = DEFAULT_VARIANT)
         if not isinstance(entries, list):
             raise SyncError("ruledownload response has no rules array", stage=RULEDOWNLOAD)
         return _rules_page(entries, ns_string(d.get("cursor")))
-    p = protobuf_document(body, RULEDOWNLOAD, schemas(variant).ruledownload)
+    p = protobuf_document(body, RULEDOWNLOAD, _pb().RuleDownloadResponse, variant)
     return _rules_page([_rule_dict(r) for r in p.get("rules", ())], p.get("cursor") or None)
 
 
@@ -350,7 +357,7 @@ def parse_postflight_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -
     if variant is Variant.GOOGLE_JSON:
         return PostflightResponse()
     try:
-        protobuf_document(body, POSTFLIGHT, schemas(variant).postflight)
+        protobuf_document(body, POSTFLIGHT, _pb().PostflightResponse, variant)
     except SyncError as e:
         return PostflightResponse(error=str(e))
     return PostflightResponse()

@@ -28,6 +28,7 @@ ServerAuthRootsData               server_auth_roots_data (PEM text)          Non
 ClientAuthCertificateFile         client_auth_certificate_file               None                   P
 ClientAuthCertificatePassword     client_auth_certificate_password           None                   P
 SyncClientContentEncoding         sync_client_content_encoding               deflate                P
+SyncEnableProtoTransfer           sync_enable_proto_transfer                 false                  P
 SyncProtocol (santacore)          sync_protocol                              google                 -
 SyncExtraHeaders                  sync_extra_headers (table of strings)      {}                     P
 StateDirectory                    state_directory                            see below              -
@@ -370,6 +371,7 @@ KEYS: Final = (
     Key("ClientAuthCertificateFile", "client_auth_certificate_file", _p_path, str),
     Key("ClientAuthCertificatePassword", "client_auth_certificate_password", _p_str, str),
     Key("SyncClientContentEncoding", "sync_client_content_encoding", _p_encoding, str),
+    Key("SyncEnableProtoTransfer", "sync_enable_proto_transfer", parse_bool, _NUMBER),  # addendum §3
     Key("SyncProtocol", "sync_protocol", _p_protocol, None),  # santacore's own: not in profiles
     Key("SyncExtraHeaders", "sync_extra_headers", _p_headers, dict),
     Key("StateDirectory", "state_directory", _p_path, None),

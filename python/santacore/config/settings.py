@@ -119,6 +119,7 @@ class Config:
     client_auth_certificate_file: Path | None = None
     client_auth_certificate_password: str | None = field(default=None, repr=False)
     sync_client_content_encoding: ContentEncoding = ContentEncoding.DEFLATE
+    sync_enable_proto_transfer: bool = False  # binary protobuf bodies (addendum §3)
     sync_protocol: SyncProtocol = SyncProtocol.GOOGLE
     sync_extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     state_directory: Path = field(default_factory=default_state_directory)

@@ -41,7 +41,7 @@ _MAX_DEPTH: Final = 100
 _LIBRARY_PREFIX: Final = re.compile(r"Failed to parse (\w+) field: ")
 
 # What a [G] client's syncv1.proto does not have (§9.1): fields by message, and enum value names.
-_N_ONLY_FIELDS: Final = {
+N_ONLY_FIELDS: Final = {
     "PreflightResponse": frozenset(
         {"push_server", "push_token", "push_key", "push_deviceid", "push_tags", "push_hmac_key", "push_issuer_token"}
     ),
@@ -125,7 +125,7 @@ def _adapt(obj: _Object, descriptor: Any, google: bool) -> dict[str, Any]:
         by_key.setdefault(f.json_name, f)
         by_key[f.name] = f
         by_key[_camel(f.name)] = f
-    skipped = _N_ONLY_FIELDS.get(descriptor.name, frozenset()) if google else frozenset()
+    skipped = N_ONLY_FIELDS.get(descriptor.name, frozenset()) if google else frozenset()
     out: dict[str, Any] = {}
     for key, value in obj:
         f = by_key.get(key)

@@ -101,12 +101,14 @@ class _DaemonTransport(Transport):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
-    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
+    def post(self, stage: str, body: bytes, *, deadline: float | None = None, **kw: Any) -> bytes:
         if self._daemon.stopping:
             raise SyncError("not sent: the sync daemon is stopping", stage=stage)
-        reply = self._inner.post(stage, body) if deadline is None else self._inner.post(stage, body, deadline=deadline)
+        if deadline is not None:
+            kw["deadline"] = deadline
+        reply = self._inner.post(stage, body, **kw)
         if stage == protocol.PREFLIGHT:
-            self._daemon.note_preflight(reply)
+            self._daemon.note_preflight(reply, binary=kw.get("content_type") == "application/x-protobuf")
         return reply
 
     def close(self) -> None:
@@ -358,10 +360,11 @@ class SyncDaemon:
         with self._context() as ctx:
             return uploads.upload_bundle_event(ctx, flagged, bundle_hash, self.backoff, batch_size=self.batch_size)
 
-    def note_preflight(self, reply: bytes) -> None:
+    def note_preflight(self, reply: bytes, *, binary: bool = False) -> None:
         """Keep the `batch_size` of a preflight answer (Santa's in-memory value, for §4.5's SendEvents batches)."""
         try:
-            self.batch_size = responses.parse_preflight_response(reply, self.variant).batch_size or self.batch_size
+            answer = responses.parse_preflight_response(reply, self.variant, binary=binary)
+            self.batch_size = answer.batch_size or self.batch_size
         except SyncError:
             pass  # the preflight stage reports it
 

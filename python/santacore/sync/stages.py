@@ -30,6 +30,7 @@ from santacore.santad.events import EventDecodeError, StoredEvent
 from santacore.santad.rule_store import Cleanup
 from santacore.santad.rules import Rule
 from santacore.sync import protocol, responses
+from santacore.sync.binary import JSON_TYPE, PROTOBUF_TYPE, encode_request
 from santacore.sync.context import SyncContext
 from santacore.sync.protocol import SyncType
 from santacore.sync.responses import PreflightResponse
@@ -90,14 +91,19 @@ class NotApplied:
 
 
 def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
-    """Send one stage body in the context's wire variant; the raw answer (SyncError when it fails). Within a
-    full sync, every attempt ends at the sync's budget (`ctx.deadline`)."""
-    data = encode_json(body, ctx.variant)
+    """Send one stage body in the context's wire variant — protobuf-JSON, or binary protobuf when
+    `ctx.proto_transfer` (SyncEnableProtoTransfer, addendum §3) —; the raw answer (SyncError when it fails). Within
+    a full sync, every attempt ends at the sync's budget (`ctx.deadline`)."""
+    if ctx.proto_transfer:
+        data, kind = encode_request(stage, body), PROTOBUF_TYPE
+    else:
+        data, kind = encode_json(body, ctx.variant), JSON_TYPE
+    extra: dict[str, Any] = {} if kind == JSON_TYPE else {"content_type": kind}  # a JSON post keeps its old call
     if ctx.deadline is None:
-        return ctx.transport.post(stage, data)
+        return ctx.transport.post(stage, data, **extra)
     if time.monotonic() >= ctx.deadline:
         raise SyncError("not sent: the sync's time budget is spent", stage=stage)
-    return ctx.transport.post(stage, data, deadline=ctx.deadline)
+    return ctx.transport.post(stage, data, deadline=ctx.deadline, **extra)
 
 
 def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
@@ -148,7 +154,9 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             primary_user=ctx.config.configured_machine_owner() or "",
             variant=ctx.variant,
         )
-        preflight = responses.parse_preflight_response(post(ctx, protocol.PREFLIGHT, body), ctx.variant)
+        preflight = responses.parse_preflight_response(
+            post(ctx, protocol.PREFLIGHT, body), ctx.variant, binary=ctx.proto_transfer
+        )
     except SyncError as e:
         return _fail(ctx, result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
     performed = responses.performed_sync_type(state.sync_type_required, preflight)
@@ -202,7 +210,9 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             # A clean sync is reported as [N] does, so servers that wait for it (Zentral, §9.4) see it done.
             report_sync_type=True if performed is not SyncType.NORMAL else None,
         )
-        responses.parse_postflight_response(post(ctx, protocol.POSTFLIGHT, body), ctx.variant)
+        responses.parse_postflight_response(
+            post(ctx, protocol.POSTFLIGHT, body), ctx.variant, binary=ctx.proto_transfer
+        )
     except SyncError as e:
         _say(ctx, result, f"Postflight failed (ignored, as Santa ignores it): {e}")
     save_state(state_path, _apply_preflight(state, preflight, performed, ctx.clock()))
@@ -260,7 +270,9 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
         try:
             body = protocol.eventupload_request(events, ctx.machine_id, ctx.variant)
             # The bundle-binaries request is parsed but ignored during a full sync (§4.5 step 5).
-            responses.parse_eventupload_response(post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
+            responses.parse_eventupload_response(
+                post(ctx, protocol.EVENTUPLOAD, body), ctx.variant, binary=ctx.proto_transfer
+            )
         except SyncError as e:
             _say(ctx, result, f"Event upload failed, {ctx.events.count()} events kept for the next sync: {e}")
             return
@@ -295,7 +307,7 @@ def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterab
                 f"the rule download passed {max_bytes} bytes (max_rule_bytes) at page {number}; nothing applied",
                 stage=protocol.RULEDOWNLOAD,
             )
-        page = responses.parse_ruledownload_response(raw, ctx.variant)
+        page = responses.parse_ruledownload_response(raw, ctx.variant, binary=ctx.proto_transfer)
         if result.rules_received + page.received > max_rules:
             raise SyncError(
                 f"the server sent more than {max_rules} rules (max_rules) by page {number}; nothing applied",

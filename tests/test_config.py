@@ -456,18 +456,18 @@ def test_alias_and_new_name_together_is_an_error(write: Writer, text: str, alias
 
 def test_unknown_keys_are_kept_in_extra(write: Writer) -> None:
     config = load_text(
-        write, 'ClientMdoe = 2\nFailClosed = true\nMyOwnThing = "x"\n[SyncProxyConfiguration]\nHTTPSEnable = 1\n'
+        write, 'ClientMdoe = 2\nEnableSilentMode = true\nMyOwnThing = "x"\n[SyncProxyConfiguration]\nHTTPSEnable = 1\n'
     )
     assert config.client_mode is ClientMode.MONITOR
     assert dict(config.extra) == {
         "ClientMdoe": 2,
-        "FailClosed": True,
+        "EnableSilentMode": True,
         "MyOwnThing": "x",
         "SyncProxyConfiguration": {"HTTPSEnable": 1},
     }
     assert config.unknown_key_notes() == (
         "ClientMdoe: not a Santa or santacore setting (did you mean ClientMode?)",
-        "FailClosed: a Santa setting santacore does not use",
+        "EnableSilentMode: a Santa setting santacore does not use",
         "MyOwnThing: not a Santa or santacore setting",
         "SyncProxyConfiguration: a Santa setting santacore does not use",
     )
@@ -646,7 +646,7 @@ SANTA_SETTINGS: dict[str, Any] = {
         {"identifier": "EQHXZ8M8AV", "policy": "ALLOWLIST", "rule_type": "TEAMID", "custom_url": "https://x/"},
     ],
     # Santa settings santacore does not use, and a stranger:
-    "FailClosed": True,
+    "EnableSilentMode": True,
     "EventDetailURL": "https://x/%file_sha%",
     "ModeNotificationLockdown": "Lockdown!",
     "SomethingElse": 1,
@@ -674,7 +674,7 @@ EXPECTED_VALUES: dict[str, Any] = {
 }
 
 EXPECTED_IGNORED = {
-    "FailClosed": "a Santa setting santacore does not use",
+    "EnableSilentMode": "a Santa setting santacore does not use",
     "EventDetailURL": "a Santa setting santacore does not use",
     "ModeNotificationLockdown": "a Santa setting santacore does not use",
     "SomethingElse": "not a Santa or santacore setting",

@@ -47,6 +47,16 @@ SANTA_SCHEMA = [
     ("index", "rulesunique", "CREATE UNIQUE INDEX rulesunique ON rules (identifier, type)"),
 ]
 SANTA_SCHEMA_SQL = [sql for _, _, sql in SANTA_SCHEMA]
+# santacore's version 8: Santa's version 7 plus [N]'s `cel_expr` column.
+SANTACORE_SCHEMA = [
+    (
+        "table",
+        "rules",
+        "CREATE TABLE 'rules' ('identifier' TEXT NOT NULL, 'state' INTEGER NOT NULL, 'type' INTEGER NOT NULL, "
+        "'custommsg' TEXT, 'timestamp' INTEGER, 'customurl' TEXT, 'cel_expr' TEXT)",
+    ),
+    SANTA_SCHEMA[1],
+]
 
 
 def sha(n: int) -> str:
@@ -60,7 +70,9 @@ def binary(n: int, state: RuleState = ALLOW, **kw: Any) -> Rule:
 def rows(path: Path) -> list[tuple[Any, ...]]:
     """The table as another process sees it."""
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT * FROM rules ORDER BY type, identifier").fetchall()
+        # Santa's columns (`cel_expr`, santacore's addition, has its own tests).
+        columns = "identifier, state, type, custommsg, timestamp, customurl"
+        return db.execute(f"SELECT {columns} FROM rules ORDER BY type, identifier").fetchall()
 
 
 @pytest.fixture
@@ -83,8 +95,8 @@ def test_fresh_database_is_santas_schema(db_path: Path) -> None:
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] == 10000
     with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type DESC").fetchall() == SANTA_SCHEMA
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type DESC").fetchall() == SANTACORE_SCHEMA
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with RuleStore(db_path) as again:
         assert not again.created_fresh
@@ -166,8 +178,8 @@ def test_foreign_sqlite_database_refused(db_path: Path) -> None:
 
 
 def test_newer_user_version_refused(db_path: Path) -> None:
-    make_db(db_path, *SANTA_SCHEMA_SQL, "PRAGMA user_version = 8")
-    refused(db_path, "user_version 8, newer than the 7")
+    make_db(db_path, *SANTA_SCHEMA_SQL, "PRAGMA user_version = 9")
+    refused(db_path, "user_version 9, newer than the 8")
 
 
 def test_northpolesec_database_refused(db_path: Path) -> None:
@@ -223,7 +235,7 @@ def test_migration_from_version_1(db_path: Path) -> None:
         ]
         assert store.find(Identifiers(binary=SHA)) == Rule(SHA, RuleType.BINARY, BLOCK, "old block")
     with sqlite3.connect(db_path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 8
         assert db.execute("SELECT name FROM sqlite_master WHERE type='view'").fetchall() == []
 
 
@@ -348,8 +360,8 @@ def test_find_matches_identifier_and_type_exactly(store: RuleStore) -> None:
 
 def test_unknown_row_values_are_reported(store: RuleStore, db_path: Path) -> None:
     with sqlite3.connect(db_path) as db:
-        db.execute("INSERT INTO rules VALUES (?, 9, 1000, NULL, 0, NULL)", (SHA,))
-    with pytest.raises(StoreError, match="state 9"):
+        db.execute("INSERT INTO rules VALUES (?, 11, 1000, NULL, 0, NULL, NULL)", (SHA,))  # [N]'s Seatbelt
+    with pytest.raises(StoreError, match="state 11"):
         store.find(Identifiers(binary=SHA))
 
 

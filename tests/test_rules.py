@@ -61,7 +61,7 @@ STORABLE = (
     RuleState.ALLOW_COMPILER,
     RuleState.ALLOW_TRANSITIVE,
 )
-WIRE_STATES = [s for s in RuleState if s is not RuleState.ALLOW_TRANSITIVE]
+WIRE_STATES = [s for s in RuleState if s not in (RuleState.ALLOW_TRANSITIVE, RuleState.CEL)]  # CEL: its own tests
 PRECEDENCE = (RuleType.CDHASH, RuleType.BINARY, RuleType.SIGNINGID, RuleType.CERTIFICATE, RuleType.TEAMID)
 IDENTIFIER = {
     RuleType.CDHASH: CDHASH,
@@ -148,6 +148,7 @@ def test_rule_states() -> None:
         ("REMOVE", 4),
         ("ALLOW_COMPILER", 5),
         ("ALLOW_TRANSITIVE", 6),
+        ("CEL", 9),
     ]
     policies = {s: s.policy for s in RuleState if s is not RuleState.ALLOW_TRANSITIVE}
     assert policies == {
@@ -156,8 +157,9 @@ def test_rule_states() -> None:
         RuleState.SILENT_BLOCK: "SILENT_BLOCKLIST",
         RuleState.REMOVE: "REMOVE",
         RuleState.ALLOW_COMPILER: "ALLOWLIST_COMPILER",
+        RuleState.CEL: "CEL",
     }
-    assert [RuleState.from_policy(p).proto_number for p in policies.values()] == [1, 3, 4, 5, 2]
+    assert [RuleState.from_policy(p).proto_number for p in policies.values()] == [1, 3, 4, 5, 2, 6]
     for policy, state in policies.items():
         assert RuleState.from_policy(state) is policy
         assert RuleState.from_policy(state.lower()) is policy
@@ -175,6 +177,8 @@ def test_rule_states() -> None:
         (1, RuleState.ALLOW),
         (2, RuleState.ALLOW_COMPILER),
         (5, RuleState.REMOVE),
+        (6, RuleState.CEL),
+        ("cel", RuleState.CEL),
     ],
 )
 def test_policy_aliases_and_numbers(alias: str | int, state: RuleState) -> None:
@@ -182,7 +186,7 @@ def test_policy_aliases_and_numbers(alias: str | int, state: RuleState) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["ALLOW", "CEL", "SILENT_GUI_BLOCKLIST", "ALLOWLIST_LOCAL_BINARY", "", None, 0, 6, True, 1.0]
+    "value", ["ALLOW", "CELV2", "SILENT_GUI_BLOCKLIST", "ALLOWLIST_LOCAL_BINARY", "", None, 0, 7, True, 1.0]
 )
 def test_unknown_policy_is_named(value: object) -> None:
     with pytest.raises(RuleError, match=re.escape(repr(value))):
@@ -369,7 +373,8 @@ def test_from_wire_leniency() -> None:
         ({"identifier": SHA, "policy": "ALLOWLIST"}, "missing rule type"),
         ({"identifier": SHA, "policy": "PERMIT", "rule_type": "BINARY"}, "invalid policy 'PERMIT'"),
         ({"identifier": SHA, "policy": "ALLOWLIST", "rule_type": "HASH"}, "invalid rule type 'HASH'"),
-        ({"identifier": SHA, "policy": "CEL", "rule_type": "BINARY"}, "invalid policy 'CEL'"),
+        ({"identifier": SHA, "policy": "CEL", "rule_type": "BINARY"}, "CEL rules require a non-empty cel_expr"),
+        ({"identifier": SHA, "policy": "CEL", "rule_type": "BINARY", "cel_expr": " "}, "non-empty cel_expr"),
         ({"identifier": SHA, "policy": "ALLOWLIST", "rule_type": "TEAMID"}, TEAM_MSG),
     ],
 )
@@ -986,3 +991,28 @@ def test_santad_test_binaries_as_files(corpus: Path, manifest: dict[str, Any]) -
     assert as_file("cert_hash_allowed_signingid_blocked") is Decision.ALLOW_CERTIFICATE
     for name in ("badbinary", "goodbinary", "goodcert", "badcert", "allowed_cdhash", "banned_cdhash"):
         assert as_file(name) is SANTAD_TEST_EXPECTATIONS[name], name
+
+
+# --- CEL rules (addendum §6) ---------------------------------------------------------------------
+
+
+def test_cel_rule_from_both_json_spellings() -> None:
+    snake = Rule.from_wire({"identifier": SHA, "policy": "CEL", "rule_type": "BINARY", "cel_expr": "euid == 0"})
+    camel = Rule.from_wire({"identifier": SHA, "policy": 6, "rule_type": 1, "celExpr": "euid == 0"})
+    assert snake == camel == Rule(SHA, RuleType.BINARY, RuleState.CEL, cel_expr="euid == 0")
+    assert snake.to_wire() == {
+        "identifier": SHA,
+        "policy": "CEL",
+        "rule_type": "BINARY",
+        "custom_msg": "",
+        "custom_url": "",
+        "cel_expr": "euid == 0",
+    }
+    assert Rule.from_wire(snake.to_wire()) == snake
+    assert check_message(snake) == "CEL (Binary): euid == 0"
+
+
+def test_cel_expr_of_other_policies_is_dropped() -> None:
+    rule = Rule.from_wire({"identifier": SHA, "policy": "BLOCKLIST", "rule_type": "BINARY", "cel_expr": "true"})
+    assert rule.cel_expr is None
+    assert "cel_expr" not in rule.to_wire()

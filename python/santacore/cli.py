@@ -94,11 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rule",
         parents=[settings],
         help="add, remove, check, list, import or export rules (santactl rule)",
-        description="santactl rule's options. Exactly one of --allow/--block/--silent-block/--compiler/"
+        description="santactl rule's options. Exactly one of --allow/--block/--silent-block/--compiler/--cel/"
         "--remove, or --check, for one identifier (--identifier/--sha256, or --path to compute it); "
-        "or --list / --import / --export. Refused when SyncBaseURL or StaticRules manage rules (--force).",
+        "or --list / --import / --export / --hash. Refused when SyncBaseURL or StaticRules manage rules (--force).",
         epilog="Exit status: 0 done; 1 error or refused (centrally managed rules, an existing --export "
-        "file without --force, a bad identifier); 2 usage error.",
+        "file without --force, a bad identifier, a CEL expression that does not compile; --import stores the "
+        "other rules then); 2 usage error.",
     )
     states = rule_cmd.add_mutually_exclusive_group()
     for flag, what in (
@@ -110,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("--check", "print the rule for the identifier"),
     ):
         states.add_argument(flag, action="store_true", help=what)
+    states.add_argument(
+        "--cel",
+        metavar="EXPR",
+        help="a CEL rule: EXPR (Santa's cel.v1 environment) decides; compiled now, refused if it does not compile",
+    )
     kinds = rule_cmd.add_mutually_exclusive_group()
     kinds.add_argument("--certificate", action="store_true", help="a leaf-certificate SHA-256 rule")
     kinds.add_argument("--teamid", action="store_true", help="a Team ID rule")
@@ -119,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     rule_cmd.add_argument("--path", metavar="FILE", help="compute the identifier from FILE (fileinfo)")
     rule_cmd.add_argument("--message", metavar="TEXT", help="custom message shown when the rule blocks")
     rule_cmd.add_argument("--list", action="store_true", help="list every rule")
+    rule_cmd.add_argument(
+        "--hash",
+        action="store_true",
+        help="print the rules hash sent in preflight/postflight (XXH3-128 of the execution rules; "
+        "santacore's addition, santactl has no such option)",
+    )
     rule_cmd.add_argument("--json", action="store_true", help='with --list: santactl\'s {"rules": [...]} JSON')
     rule_cmd.add_argument("--import", dest="import_file", metavar="FILE", help="add the rules of a JSON file")
     rule_cmd.add_argument("--export", metavar="FILE", help="write every non-transitive rule to a JSON file")
@@ -133,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         parents=[settings],
         help="what santad would decide for PATH now, and the rule that decides",
-        description="Evaluate PATH as santad would on execution: client mode, rules (static, then rules.db), "
-        "protections and path scopes. --record stores the event santad would create.",
+        description="Evaluate PATH as santad would on execution: client mode, rules (static, then rules.db; CEL "
+        "rules evaluated for the execution the CEL options describe), protections and path scopes. --record "
+        "stores the event santad would create.",
         epilog="Exit status: 0 allowed; 3 blocked; 1 error (nothing decided, or --record failed); 2 usage error.",
     )
     check_cmd.add_argument("path", metavar="PATH")
@@ -143,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload", action="store_true", help="with --record: upload a denial at once, as santad does"
     )
     check_cmd.add_argument("--json", action="store_true", help="print the decision as JSON")
+    cel_inputs = check_cmd.add_argument_group(
+        "CEL rules",
+        "what a CEL rule sees of the execution (argv[0] is PATH; defaults: no environment, this "
+        "process's effective user and working directory)",
+    )
+    cel_inputs.add_argument("--arg", action="append", metavar="ARG", help="an argument after argv[0] (repeatable)")
+    cel_inputs.add_argument("--env", action="append", metavar="NAME=VALUE", help="an environment variable (repeatable)")
+    cel_inputs.add_argument("--euid", type=int, metavar="UID", help="the effective user ID")
+    cel_inputs.add_argument("--cwd", metavar="DIR", help="the working directory")
     check_cmd.add_argument(
         "-v",
         "--verbose",
@@ -355,12 +377,16 @@ def _check_combinations(args: argparse.Namespace, usage: argparse.ArgumentParser
     """Options that mean nothing without another: a usage error (exit 2) rather than a silent no-op."""
     if args.command == "eventupload" and args.json and not args.dry_run:
         usage.error("--json prints the upload body and needs --dry-run")
+    if args.command == "check" and any("=" not in e or e.startswith("=") for e in args.env or ()):
+        usage.error("--env takes NAME=VALUE")
     if args.command == "check" and args.upload and not args.record:
         usage.error("--upload uploads the recorded event and needs --record")
     if args.command == "bundleinfo" and args.blake3 and not args.json:
         usage.error("--blake3 needs --json (the text output is santactl's, which has no BLAKE3)")
     if args.command == "rule" and (args.clean or args.clean_all) and args.import_file is None:
         usage.error("--clean and --clean-all go with --import FILE")
+    if args.command == "rule" and args.hash and (args.list or args.import_file or args.export or args.check):
+        usage.error("--hash prints the rules hash alone; it goes with no other action")
     if args.command == "rule" and args.json and not args.list:
         usage.error("--json goes with --list")
     if args.command == "fileinfo" and args.json and args.key:

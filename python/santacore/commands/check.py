@@ -14,6 +14,7 @@ from santacore.commands.sync import exchange_printer, say_err
 from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.identity.fileinfo import FileInfo, file_info
+from santacore.santad.cel import CELInputs
 from santacore.santad.decisions import ClientMode
 from santacore.santad.event_builders import execution_event
 from santacore.santad.event_store import EventStore
@@ -50,6 +51,22 @@ def _document(fi: FileInfo, result: DecisionResult, config: Config) -> dict[str,
     }
 
 
+def _cel_inputs(fi: FileInfo, args: argparse.Namespace) -> CELInputs:
+    """What a CEL rule reads about this execution: argv is PATH then the `--arg`s, the environment the `--env`s
+    only, the euid and cwd this process's unless given."""
+    envs: dict[str, str] = {}
+    for item in getattr(args, "env", None) or ():
+        name, _, value = item.partition("=")
+        envs[name] = value
+    return CELInputs.for_file(
+        fi,
+        args=[fi.path, *(getattr(args, "arg", None) or ())],
+        envs=envs,
+        euid=getattr(args, "euid", None),
+        cwd=getattr(args, "cwd", None),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     config: Config | None = None
     try:
@@ -57,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config_in_force(args.config).config
         settings = PolicySettings.from_config(config)
         fi = file_info(args.path)
+        cel = _cel_inputs(fi, args)
         with RuleStore(config.rules_db, read_only=os.path.lexists(config.rules_db)) as rules:  # deciding only reads
-            result = decide_for_file(fi, rules, settings)
+            result = decide_for_file(fi, rules, settings, cel=cel)
     except (SantacoreError, OSError) as e:  # ConfigError, FileInfoError, StoreError, RuleError (StaticRules)
         print(f"santacore check: {error_text(e, config or config_if_readable(args.config))}", file=sys.stderr)
         return EXIT_ERROR

@@ -14,7 +14,7 @@ from santacore.config.settings import Config
 from santacore.errors import SantacoreError
 from santacore.files import IMPORT_LIMIT, read_regular_file
 from santacore.identity.fileinfo import FileInfoError, file_info
-from santacore.santad.rule_store import RuleStore
+from santacore.santad.rule_store import RejectedRule, RuleStore
 from santacore.santad.rules import (
     Identifiers,
     Rule,
@@ -58,6 +58,8 @@ def _state(args: argparse.Namespace) -> RuleState | None:
     ):
         if getattr(args, flag):
             return state
+    if getattr(args, "cel", None) is not None:
+        return RuleState.CEL
     return None
 
 
@@ -97,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_ERROR
     state = _state(args)
-    listing = args.list or args.export is not None or args.import_file is not None
+    listing = args.list or args.hash or args.export is not None or args.import_file is not None
     if not args.check and not listing and state is None:
         print(
-            "santacore rule: choose --allow, --block, --silent-block, --compiler, --remove or --check", file=sys.stderr
+            "santacore rule: choose --allow, --block, --silent-block, --compiler, --cel, --remove or --check",
+            file=sys.stderr,
         )
         return EXIT_ERROR
     changes = state is not None or args.import_file is not None or args.export is not None
@@ -123,7 +126,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) -> int:
     if args.import_file is not None:
-        count = store.import_json(_import_document(args.import_file), clean=args.clean, clean_all=args.clean_all)
+        rejected: list[RejectedRule] = []
+        document = _import_document(args.import_file)
+        count = store.import_json(document, clean=args.clean, clean_all=args.clean_all, rejected=rejected)
+        for skipped in rejected:  # santad skips a CEL rule that does not compile and stores the rest
+            what = f"{skipped.rule.type.wire} {skipped.rule.identifier}"
+            print(f"Skipped rule #{skipped.position} ({what}): {skipped.reason}", file=sys.stderr)
+        if rejected:
+            print(
+                f"Imported {count - len(rejected)} of {count} rules from {args.import_file} ({len(rejected)} skipped)."
+            )
+            return EXIT_ERROR
         print(f"Imported {count} rules from {args.import_file}.")
         return EXIT_OK
     if args.export is not None:
@@ -132,6 +145,9 @@ def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) ->
             return EXIT_ERROR
         document = store.export_json(args.export)
         print(f"Exported {len(document['rules'])} rules to {args.export}.")
+        return EXIT_OK
+    if args.hash:
+        print(store.rules_hash())
         return EXIT_OK
     if args.list:
         rules = store.rules()
@@ -142,6 +158,7 @@ def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) ->
             for r in rules:
                 print(
                     f"{r.type.wire:<11}  {r.state.label:<20}  {r.identifier}"
+                    + (f"  {r.cel_expr}" if r.cel_expr is not None else "")
                     + (f"  {r.custom_msg}" if r.custom_msg else "")
                 )
         return EXIT_OK
@@ -152,7 +169,7 @@ def _run(args: argparse.Namespace, store: RuleStore, state: RuleState | None) ->
         print(check_message(store.find(Identifiers(**{IDENTIFIER_FIELD[rule_type]: probe.identifier}))))
         return EXIT_OK
     assert state is not None
-    rule = Rule.create(identifier, rule_type, state, custom_msg=args.message)
+    rule = Rule.create(identifier, rule_type, state, custom_msg=args.message, cel_expr=getattr(args, "cel", None))
     store.add_rules([rule])
     print(modify_message(rule))
     return EXIT_OK

@@ -18,6 +18,7 @@ EnableAllEventUpload              enable_all_event_upload                    fal
 DisableUnknownEventUpload         disable_unknown_event_upload               false                  P
 EnableBadSignatureProtection      enable_bad_signature_protection            false                  P
 EnablePageZeroProtection          enable_page_zero_protection                true                   P
+FailClosed                        fail_closed                                false                  P
 AllowedPathRegex                  allowed_path_regex (compiled)              None                   P
 BlockedPathRegex                  blocked_path_regex (compiled)              None                   P
 StaticRules                       static_rules (tuple of plain dicts)        ()                     P
@@ -120,7 +121,7 @@ SANTA_KEYS_NOT_USED: Final = frozenset(
     EnableNotificationSilences EnableSilentMode EnableSilentTTYMode EnableStandalonePasswordFallback
     EnableStatsCollection EnableSystemExtension EnableSysxCache EnableTelemetryExport EnabledProcessAnnotations
     EntitlementsPrefixFilter EntitlementsTeamIDFilter EventDetailText EventDetailURL EventLogPath
-    EventLogType FCMAPIKey FCMEntity FCMProject FailClosed FileAccessBlockMessage FileAccessGlobalLogsPerSec
+    EventLogType FCMAPIKey FCMEntity FCMProject FileAccessBlockMessage FileAccessGlobalLogsPerSec
     FileAccessGlobalWindowSizeSec FileAccessPolicy FileAccessPolicyPlist FileAccessPolicyUpdateIntervalSec
     FileChangesPrefixFilters FileChangesRegex FunFontsOnSpecificDays IgnoreOtherEndpointSecurityClients
     MachineOwnerGroups MachineOwnerGroupsKey MetricExportInterval MetricExportTimeout MetricExtraLabels
@@ -361,6 +362,7 @@ KEYS: Final = (
     Key("DisableUnknownEventUpload", "disable_unknown_event_upload", parse_bool, _NUMBER),
     Key("EnableBadSignatureProtection", "enable_bad_signature_protection", parse_bool, _NUMBER),
     Key("EnablePageZeroProtection", "enable_page_zero_protection", parse_bool, _NUMBER),
+    Key("FailClosed", "fail_closed", parse_bool, _NUMBER),  # a CEL rule that fails blocks (addendum §6)
     Key("AllowedPathRegex", "allowed_path_regex", _p_regex, str, ("WhitelistRegex",)),
     Key("BlockedPathRegex", "blocked_path_regex", _p_regex, str, ("BlacklistRegex",)),
     Key("StaticRules", "static_rules", _p_static_rules, list),

@@ -107,6 +107,7 @@ class Config:
     disable_unknown_event_upload: bool = False
     enable_bad_signature_protection: bool = False
     enable_page_zero_protection: bool = True
+    fail_closed: bool = False
     allowed_path_regex: re.Pattern[str] | None = None
     blocked_path_regex: re.Pattern[str] | None = None
     static_rules: tuple[dict[str, Any], ...] = ()

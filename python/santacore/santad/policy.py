@@ -8,6 +8,7 @@ runs out of time (`PATH_REGEX_TIMEOUT`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import sys
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from santacore.config.settings import Config
     from santacore.identity.fileinfo import FileInfo
+    from santacore.santad.cel import CELInputs
 
 
 def _state_word(state: RuleState) -> str:
@@ -185,6 +187,8 @@ class PolicySettings:
     """EnableAllEventUpload: allowed executions are recorded too (§5.2)."""
     unknown_event_upload: bool = True
     """Not DisableUnknownEventUpload: ALLOW_UNKNOWN (Monitor mode) executions are recorded (§5.2)."""
+    fail_closed: bool = False
+    """FailClosed: a CEL rule that fails to compile or evaluate blocks (BLOCK_UNKNOWN) instead of deciding nothing."""
 
     @classmethod
     def from_config(cls, config: Config, *, launchd_certificate: str | None = None) -> PolicySettings:
@@ -202,6 +206,7 @@ class PolicySettings:
             launchd_certificate=launchd_certificate,
             all_event_upload=config.enable_all_event_upload,
             unknown_event_upload=not config.disable_unknown_event_upload,
+            fail_closed=config.fail_closed,
         )
 
     def creates_event(self, result: DecisionResult) -> bool:
@@ -281,11 +286,13 @@ def _result(
     event_state: int,
     explanation: str,
     rule: Rule | None = None,
+    *,
+    silent: bool | None = None,
 ) -> DecisionResult:
     return DecisionResult(
         decision=Decision.from_event_state(event_state),
         rule=rule,
-        silent=rule is not None and rule.state is RuleState.SILENT_BLOCK,
+        silent=(rule is not None and rule.state is RuleState.SILENT_BLOCK) if silent is None else silent,
         custom_msg=rule.custom_msg if rule is not None else None,
         custom_url=rule.custom_url if rule is not None else None,
         explanation=explanation,
@@ -302,9 +309,14 @@ def decide(
     is_macho: bool,
     missing_pagezero: bool,
     bad_signature: bool,
+    cel: CELInputs | None = None,
 ) -> DecisionResult:
     """santad's decision (§8.3 steps 2–8, google/santa order) under `settings`; the first step that decides wins.
 
+    A CEL rule (addendum §6) is evaluated with `cel`, the execution's inputs; its result is combined with the
+    rule's type as a stored state would be, and when it decides nothing the lookup does not fall through to
+    lower-precedence rules. Without `cel` (no execution to look at, as santactl's path decisions) a CEL rule
+    decides nothing.
     `bad_signature` is a signature error other than "unsigned". `path` None means no file to
     look at (santactl checking a bare identifier): the scope steps 6–7 are skipped, as santad's
     `fileIsScopeBlocked:`/`fileIsScopeAllowed:` return nothing without a file. Step 1 (critical
@@ -312,10 +324,16 @@ def decide(
     """
     s = settings
     rule = find_rule(identifiers, lookup, static_rules=s.static_rules, launchd_certificate=s.launchd_certificate)
-    if rule is not None:
+    why = "No rule matched"
+    if rule is not None and rule.state is RuleState.CEL:
+        decided, why = _cel_decision(rule, cel, s)
+        if decided is not None:
+            return decided
+    elif rule is not None:
         state = rule_event_state(rule, transitive_rules=s.transitive_rules)
         if state is not None:
             return _result(state, f"{rule.type.wire} {_state_word(rule.state)} rule {rule.identifier}", rule)
+        why = f"{rule.type.wire} {_state_word(rule.state)} rule ignored"
     if s.bad_signature_protection and bad_signature:
         return _result(Decision.BLOCK_CERTIFICATE.event_state, "Blocked due to signature error")
     if path is not None:
@@ -327,17 +345,61 @@ def decide(
             return _result(Decision.ALLOW_SCOPE.event_state, "Allowed Path Regex")
         if not is_macho:
             return _result(Decision.ALLOW_SCOPE.event_state, "Not a Mach-O")
-    why = "No rule matched" if rule is None else f"{rule.type.wire} {_state_word(rule.state)} rule ignored"
     if s.mode == ClientMode.MONITOR:
         return _result(Decision.ALLOW_UNKNOWN.event_state, f"{why}; Monitor mode allows")
     return _result(Decision.BLOCK_UNKNOWN.event_state, f"{why}; {_mode_name(s.mode)} mode blocks")
 
 
+# A CEL result (santa.cel.v1.ReturnValue) as the rule state it stands for (SNTPolicyProcessor); SILENT_GUI_BLOCKLIST
+# and SILENT_TTY_BLOCKLIST are blocks that silence only the dialog / only the terminal message ([N] states 12, 13,
+# which santacore does not store): a block here, with the silence named in the explanation.
+_CEL_STATES: Mapping[int, RuleState] = {
+    1: RuleState.ALLOW,
+    2: RuleState.ALLOW_COMPILER,
+    3: RuleState.BLOCK,
+    4: RuleState.SILENT_BLOCK,
+    9: RuleState.BLOCK,
+    10: RuleState.BLOCK,
+}
+_CEL_SILENCE = {9: " (no GUI dialog)", 10: " (no TTY message)"}
+
+
+def _cel_decision(rule: Rule, inputs: CELInputs | None, s: PolicySettings) -> tuple[DecisionResult | None, str]:
+    """A CEL rule's decision, or None and why it made none (the caller goes on without lower-precedence rules)."""
+    what = f"{rule.type.wire} CEL rule {rule.identifier}"
+    if inputs is None:
+        return None, f"{what} not evaluated (no execution to evaluate it for)"
+    from santacore.santad.cel import RETURN_NAMES, CELError, evaluate  # loads cel-cpp: only for a CEL rule
+
+    assert rule.cel_expr is not None  # Rule.create refuses a CEL rule without one
+    try:
+        value = evaluate(rule.cel_expr, inputs)
+    except CELError as e:
+        if s.fail_closed:
+            return _result(Decision.BLOCK_UNKNOWN.event_state, f"{what} failed ({e}); FailClosed blocks"), ""
+        return None, f"{what} failed ({e})"
+    name = RETURN_NAMES.get(value, str(value))
+    state = _CEL_STATES.get(value)
+    if state is None:
+        return None, f"{what} returned {name} (no decision)"
+    event_state = rule_event_state(dataclasses.replace(rule, state=state), transitive_rules=s.transitive_rules)
+    if event_state is None:
+        return None, f"{what} returned {name}, which a {rule.type.wire} rule cannot decide"
+    silent = state is RuleState.SILENT_BLOCK
+    return _result(event_state, f"{what} returned {name}{_CEL_SILENCE.get(value, '')}", rule, silent=silent), ""
+
+
 def decide_for_file(
-    fi: FileInfo, lookup: RuleLookup, settings: PolicySettings, *, cs_flags: int | None = None
+    fi: FileInfo,
+    lookup: RuleLookup,
+    settings: PolicySettings,
+    *,
+    cs_flags: int | None = None,
+    cel: CELInputs | None = None,
 ) -> DecisionResult:
     """`decide` with everything a file tells: its identifiers (`Identifiers.from_file_info`), path,
-    Mach-O-ness, `__PAGEZERO`, and whether its signature fails for a reason other than being unsigned."""
+    Mach-O-ness, `__PAGEZERO`, and whether its signature fails for a reason other than being unsigned;
+    `cel`: the execution's CEL inputs (`CELInputs.for_file`), for CEL rules."""
     return decide(
         Identifiers.from_file_info(fi, cs_flags=cs_flags),
         lookup,
@@ -346,4 +408,5 @@ def decide_for_file(
         is_macho=fi.macho.is_macho,
         missing_pagezero=fi.missing_pagezero,
         bad_signature=fi.signing_status == "invalid",
+        cel=cel,
     )

@@ -1,4 +1,4 @@
-"""rules.db: santad's rule table (spec §8.7, google/santa `SNTRuleTable.mm`, `user_version` 7).
+"""rules.db: santad's rule table (spec §8.7, google/santa `SNTRuleTable.mm`, `user_version` 7, plus `cel_expr`).
 
 The schema, the precedence query, the batch semantics (one transaction; INSERT OR REPLACE; REMOVE
 deletes; any bad rule or an empty batch rolls everything back) and the migrations from older
@@ -9,6 +9,12 @@ opened in WAL mode with a busy timeout instead — readers never block the write
 queue (`BEGIN IMMEDIATE`) rather than fail — with `synchronous = FULL` so a committed rule
 survives a power cut. A file that is not Santa's rules table is refused (StoreError) and left
 exactly as it was: never migrated, converted to WAL, deleted or recreated.
+
+CEL rules (addendum §6) need northpolesec/santa's `cel_expr` column, which google/santa's schema lacks: santacore's
+schema version 8 is Santa's version 7 plus that column (NULL for every other rule), and opening a version-7 file
+read-write adds it (ALTER TABLE, nothing else changes). A read-only open takes version 7 as it is (it can hold no CEL
+rule). As santad does, every CEL expression is compiled when the rule is inserted: one that does not compile is
+skipped (`RejectedRule`) while the rest of the batch commits.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ from typing import Any
 from santacore.errors import StoreError
 from santacore.files import UnsuitableFileError, read_regular_file_head
 from santacore.santad.rules import Identifiers, Rule, RuleError, RuleState, RuleType, rules_from_json, rules_to_json
+from santacore.santad.rules_hash import HashedRow, rules_hash
 from santacore.santad.statedir import create_private_file
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
+SANTA_SCHEMA_VERSION = 7  # google/santa's last; 8 is santacore's (7 + `cel_expr`)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_TIMEOUT = 10.0
-COLUMNS = frozenset({"identifier", "state", "type", "custommsg", "timestamp", "customurl"})
+SANTA_COLUMNS = frozenset({"identifier", "state", "type", "custommsg", "timestamp", "customurl"})
+COLUMNS = SANTA_COLUMNS | {"cel_expr"}
 
 # The `rules` columns each older Santa schema version has, to recognise a database before migrating it.
 _V1_COLUMNS = frozenset({"shasum", "state", "type", "custommsg"})
@@ -42,9 +51,10 @@ _OLD_COLUMNS = {
     1: _V1_COLUMNS,
     2: _V1_COLUMNS,
     3: _V1_COLUMNS | {"timestamp"},
-    4: COLUMNS - {"customurl"},
-    5: COLUMNS - {"customurl"},
-    6: COLUMNS - {"customurl"},
+    4: SANTA_COLUMNS - {"customurl"},
+    5: SANTA_COLUMNS - {"customurl"},
+    6: SANTA_COLUMNS - {"customurl"},
+    7: SANTA_COLUMNS,
 }
 # Santa's migrations (SNTRuleTable `initializeDatabase:fromVersion:`): the statements that take a
 # database from version N-1 to N.
@@ -63,18 +73,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE rules SET identifier = UPPER(identifier) WHERE type = 4000",
     ),
     7: ("ALTER TABLE rules ADD 'customurl' TEXT",),
+    8: ("ALTER TABLE rules ADD 'cel_expr' TEXT",),  # santacore's step: [N]'s column for CEL rules
 }
 _CREATE = (
     "CREATE TABLE 'rules' ('identifier' TEXT NOT NULL, 'state' INTEGER NOT NULL, 'type' INTEGER NOT NULL, "
-    "'custommsg' TEXT, 'timestamp' INTEGER, 'customurl' TEXT)",
+    "'custommsg' TEXT, 'timestamp' INTEGER, 'customurl' TEXT, 'cel_expr' TEXT)",
     "CREATE UNIQUE INDEX rulesunique ON rules (identifier, type)",
 )
-_SELECT = "SELECT identifier, state, type, custommsg, customurl, timestamp FROM rules"
+_ROW_COLUMNS = "identifier, state, type, custommsg, customurl, timestamp, cel_expr"
 # One query, highest precedence first: DB type values are ordered by precedence (§8.3 step 2).
-_FIND = (
-    f"{_SELECT} WHERE "
-    + " OR ".join(f"(identifier=? AND type={t.value})" for t in sorted(RuleType))
-    + " ORDER BY type LIMIT 1"
+_FIND_WHERE = (
+    " WHERE " + " OR ".join(f"(identifier=? AND type={t.value})" for t in sorted(RuleType)) + " ORDER BY type LIMIT 1"
 )
 
 
@@ -84,6 +93,18 @@ class Cleanup(Enum):
     NONE = "none"
     NON_TRANSITIVE = "clean"
     ALL = "clean_all"
+
+
+@dataclass(frozen=True)
+class RejectedRule:
+    """A rule of a batch that was not stored because its CEL expression does not compile (santad's
+    `SNTErrorCodeRuleInvalidCELExpression`): its 1-based position in the batch (in a staged download, within the
+    `add` call), the rule, and the compiler's reason."""
+
+    position: int
+    rule: Rule
+    reason: str
+    batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +133,7 @@ class RuleStore:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         self.read_only = read_only
+        self._cel_column = "cel_expr"
         if read_only:
             self.created_fresh = False
             _check_header(self.path)  # first: it names a FIFO or a foreign file for what it is
@@ -127,12 +149,14 @@ class RuleStore:
                 )
                 self._db.execute("PRAGMA query_only = ON")
                 version = self._user_version()
-                if version != SCHEMA_VERSION:
+                if version not in (SCHEMA_VERSION, SANTA_SCHEMA_VERSION):
                     raise StoreError(
                         f"{self.path}: rules database has user_version {version}, not {SCHEMA_VERSION}; "
                         "it cannot be opened read-only (a read-write open migrates it)"
                     )
-                self._check_schema()
+                if version == SANTA_SCHEMA_VERSION:  # Santa's own schema: no CEL rules in it
+                    self._cel_column = "NULL"
+                self._check_schema(COLUMNS if version == SCHEMA_VERSION else SANTA_COLUMNS)
             except sqlite3.Error as e:
                 self._db.close()
                 raise StoreError(f"{self.path}: cannot open read-only: {e}") from None
@@ -207,6 +231,8 @@ class RuleStore:
                 fresh = True
             elif version < SCHEMA_VERSION:
                 columns = self._columns()
+                if not columns:
+                    raise StoreError(f"{self.path}: user_version {version} but no 'rules' table; left untouched")
                 if columns != _OLD_COLUMNS[version]:
                     raise StoreError(
                         f"{self.path}: user_version {version} but its 'rules' table has columns "
@@ -215,6 +241,7 @@ class RuleStore:
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     for statement in _MIGRATIONS.get(step, ()):
                         self._db.execute(statement)
+                self._check_schema()  # before COMMIT: a table without its unique index is refused unchanged
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
             return fresh
@@ -222,13 +249,13 @@ class RuleStore:
             self._db.execute("ROLLBACK")
             raise
 
-    def _check_schema(self) -> None:
+    def _check_schema(self, expected: frozenset[str] = COLUMNS) -> None:
         columns = self._columns()
         if not columns:
-            raise StoreError(f"{self.path}: user_version {SCHEMA_VERSION} but no 'rules' table; left untouched")
-        if columns != COLUMNS:
+            raise StoreError(f"{self.path}: user_version {self._user_version()} but no 'rules' table; left untouched")
+        if columns != expected:
             raise StoreError(
-                f"{self.path}: the 'rules' table has columns {sorted(columns)}, not Santa's {sorted(COLUMNS)}; "
+                f"{self.path}: the 'rules' table has columns {sorted(columns)}, not Santa's {sorted(expected)}; "
                 "left untouched"
             )
         for index in self._db.execute("PRAGMA index_list(rules)").fetchall():
@@ -276,10 +303,16 @@ class RuleStore:
             except sqlite3.Error as e:
                 raise StoreError(f"{self.path}: {e}") from None
 
-    def _rule(self, row: tuple[str, int, int, str | None, str | None, int | None]) -> Rule:
-        identifier, state, rule_type, custom_msg, custom_url, timestamp = row
+    @property
+    def _select(self) -> str:
+        return f"SELECT {_ROW_COLUMNS.replace('cel_expr', self._cel_column)} FROM rules"
+
+    def _rule(self, row: tuple[str, int, int, str | None, str | None, int | None, str | None]) -> Rule:
+        identifier, state, rule_type, custom_msg, custom_url, timestamp, cel_expr = row
         try:
-            return Rule(identifier, RuleType(rule_type), RuleState(state), custom_msg, custom_url, timestamp or 0)
+            return Rule(
+                identifier, RuleType(rule_type), RuleState(state), custom_msg, custom_url, timestamp or 0, cel_expr
+            )
         except ValueError:
             raise StoreError(
                 f"{self.path}: rule {identifier!r} has type {rule_type} / state {state}, which Santa's schema "
@@ -288,10 +321,18 @@ class RuleStore:
 
     # -- rules ---------------------------------------------------------------------------------
 
-    def add_rules(self, rules: Iterable[Rule], *, cleanup: Cleanup = Cleanup.NONE) -> int:
+    def add_rules(
+        self,
+        rules: Iterable[Rule],
+        *,
+        cleanup: Cleanup = Cleanup.NONE,
+        rejected: list[RejectedRule] | None = None,
+    ) -> int:
         """Apply one batch in one transaction (santad `addRules:ruleCleanup:error:`): each rule is
         validated and normalised, REMOVE deletes, others INSERT OR REPLACE on (identifier, type).
-        An empty batch or any bad rule raises RuleError and changes nothing. Returns the batch size."""
+        An empty batch or any bad rule raises RuleError and changes nothing. A CEL rule whose expression does not
+        compile is skipped and appended to `rejected`, as santad skips it; without a `rejected` list it is a bad
+        rule like any other. Returns the batch size."""
         batch = list(rules)
         if not batch:
             raise RuleError("Empty rule array")
@@ -302,13 +343,18 @@ class RuleStore:
                 db.execute("DELETE FROM rules WHERE state != ?", (RuleState.ALLOW_TRANSITIVE.value,))
             for i, entry in enumerate(batch, 1):
                 rule = _checked_entry(entry, i)
-                if rule.state is RuleState.REMOVE:
+                why = _cel_problem(rule)
+                if why is not None:
+                    if rejected is None:
+                        raise RuleError(
+                            f"Rule array contained invalid entry #{i} ({rule.type.wire} {rule.identifier}): {why}"
+                        )
+                    rejected.append(RejectedRule(i, rule, why))
+                elif rule.state is RuleState.REMOVE:
                     db.execute("DELETE FROM rules WHERE identifier=? AND type=?", (rule.identifier, rule.type.value))
                 else:
                     db.execute(
-                        "INSERT OR REPLACE INTO rules (identifier, state, type, custommsg, customurl, timestamp) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        _row(rule),
+                        f"INSERT OR REPLACE INTO rules ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _row(rule)
                     )
         return len(batch)
 
@@ -322,7 +368,8 @@ class RuleStore:
                 self._db.execute("DROP TABLE IF EXISTS temp.staged_rules")
                 self._db.execute(
                     "CREATE TEMP TABLE staged_rules (seq INTEGER PRIMARY KEY, identifier TEXT NOT NULL, "
-                    "state INTEGER NOT NULL, type INTEGER NOT NULL, custommsg TEXT, customurl TEXT, timestamp INTEGER)"
+                    "state INTEGER NOT NULL, type INTEGER NOT NULL, custommsg TEXT, customurl TEXT, timestamp INTEGER, "
+                    "cel_expr TEXT)"
                 )
                 self._db.execute("CREATE INDEX temp.staged_rules_key ON staged_rules (identifier, type, seq)")
             except sqlite3.Error as e:
@@ -343,7 +390,7 @@ class RuleStore:
         """The one highest-precedence rule matching any of the identifiers (CDHASH > BINARY >
         SIGNINGID > CERTIFICATE > TEAMID), in one query."""
         rows = self._query(
-            _FIND,
+            self._select + _FIND_WHERE,
             (
                 identifiers.cdhash,
                 identifiers.binary,
@@ -357,9 +404,9 @@ class RuleStore:
     def rules(self, type: RuleType | None = None) -> list[Rule]:
         """Every rule (of one type), by precedence then identifier."""
         if type is None:
-            rows = self._query(f"{_SELECT} ORDER BY type, identifier")
+            rows = self._query(f"{self._select} ORDER BY type, identifier")
         else:
-            rows = self._query(f"{_SELECT} WHERE type=? ORDER BY identifier", (type.value,))
+            rows = self._query(f"{self._select} WHERE type=? ORDER BY identifier", (type.value,))
         return [self._rule(row) for row in rows]
 
     def counts(self) -> RuleCounts:
@@ -382,6 +429,19 @@ class RuleStore:
         )
         return RuleCounts(*row)
 
+    def rules_hash(self) -> str:
+        """northpolesec/santa's `rules_hash` of this table (addendum §4, `santacore.santad.rules_hash`).
+
+        Santa reads the rows with no ORDER BY: SQLite's scan of a rowid table, which is rowid order. Rules are
+        written with INSERT OR REPLACE, which deletes a replaced row and inserts the new one with a fresh, larger
+        rowid, so a re-added rule moves to the end, in Santa's table and in this one alike. `ORDER BY rowid` says
+        that order out loud rather than trusting the planner to keep scanning the table (not its index)."""
+        rows = self._query(
+            f"SELECT identifier, {self._cel_column}, NULL, state, type FROM rules WHERE state != ? ORDER BY rowid",
+            (RuleState.ALLOW_TRANSITIVE.value,),
+        )
+        return rules_hash(HashedRow(*row) for row in rows)
+
     def clear(self, *, include_transitive: bool = False) -> int:
         """`santactl rule --clean` (non-transitive rules) or `--clean-all`; returns how many were deleted."""
         with self._write() as db:
@@ -397,9 +457,11 @@ class RuleStore:
         *,
         clean: bool = False,
         clean_all: bool = False,
+        rejected: list[RejectedRule] | None = None,
     ) -> int:
         """`santactl rule --import FILE [--clean | --clean-all]`: a `{"rules": [...]}` document (a path
-        or the parsed object) applied as one batch; `clean_all` wins over `clean`. Returns the count."""
+        or the parsed object) applied as one batch; `clean_all` wins over `clean`. Returns the count.
+        `rejected`: as `add_rules` (CEL rules whose expression does not compile are skipped into it)."""
         if isinstance(source, Mapping):
             document: object = source
         else:
@@ -411,7 +473,7 @@ class RuleStore:
             except (ValueError, UnicodeDecodeError) as e:
                 raise RuleError(f"Failed to parse {path}: {e}") from None
         cleanup = Cleanup.ALL if clean_all else Cleanup.NON_TRANSITIVE if clean else Cleanup.NONE
-        return self.add_rules(rules_from_json(document), cleanup=cleanup)
+        return self.add_rules(rules_from_json(document), cleanup=cleanup, rejected=rejected)
 
     def export_json(self, path: str | os.PathLike[str] | None = None) -> dict[str, list[dict[str, str]]]:
         """`santactl rule --export FILE`: every rule but the transitive ones as `{"rules": [...]}`;
@@ -463,9 +525,30 @@ def _checked_entry(entry: object, position: int) -> Rule:
         ) from None
 
 
-def _row(rule: Rule) -> tuple[str, int, int, str | None, str | None, int]:
-    """A rule as the columns (identifier, state, type, custommsg, customurl, timestamp) of rules.db."""
-    return (rule.identifier, rule.state.value, rule.type.value, rule.custom_msg, rule.custom_url, rule.timestamp)
+_Row = tuple[str, int, int, str | None, str | None, int, str | None]
+
+
+def _row(rule: Rule) -> _Row:
+    """A rule as the columns (identifier, state, type, custommsg, customurl, timestamp, cel_expr) of rules.db."""
+    return (
+        rule.identifier,
+        rule.state.value,
+        rule.type.value,
+        rule.custom_msg,
+        rule.custom_url,
+        rule.timestamp,
+        rule.cel_expr,
+    )
+
+
+def _cel_problem(rule: Rule) -> str | None:
+    """Why a CEL rule cannot be stored (its expression does not compile), or None; None for other rules."""
+    if rule.state is not RuleState.CEL or rule.cel_expr is None:
+        return None
+    from santacore.santad.cel import compile_error  # cel-cpp is loaded only when there is a CEL rule
+
+    why = compile_error(rule.cel_expr)
+    return None if why is None else f"invalid CEL expression: {why}"
 
 
 def _quote(name: str) -> str:
@@ -478,26 +561,36 @@ class RuleStaging:
     def __init__(self, store: RuleStore) -> None:
         self._store = store
         self._count = 0
+        self._batches = 0
+        self.rejected: list[RejectedRule] = []
+        """CEL rules not staged because their expression does not compile (santad skips them on insert)."""
 
     @property
     def count(self) -> int:
+        """How many rules were handed to `add` (staged or rejected): a batch santad would insert."""
         return self._count
 
     def add(self, rules: Iterable[Rule]) -> None:
-        rows: list[tuple[str, int, int, str | None, str | None, int]] = []
+        rows: list[_Row] = []
+        self._batches += 1
+        handed = 0
         for entry in rules:
-            rows.append(_row(_checked_entry(entry, self._count + len(rows) + 1)))
+            handed += 1
+            rule = _checked_entry(entry, self._count + handed)
+            why = _cel_problem(rule)
+            if why is None:
+                rows.append(_row(rule))
+            else:
+                self.rejected.append(RejectedRule(handed, rule, why, self._batches))
         store = self._store
         with store._lock:
             try:
                 store._db.executemany(
-                    "INSERT INTO temp.staged_rules (identifier, state, type, custommsg, customurl, timestamp) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
+                    f"INSERT INTO temp.staged_rules ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
                 )
             except sqlite3.Error as e:
                 raise StoreError(f"{store.path}: cannot stage rules: {e}") from None
-        self._count += len(rows)
+        self._count += handed
 
     def apply(self, *, cleanup: Cleanup = Cleanup.NONE) -> int:
         """Write every staged rule in one transaction (REMOVE deletes, others INSERT OR REPLACE, in the order
@@ -516,8 +609,8 @@ class RuleStaging:
             )
             # The last staged rule for an (identifier, type) wins, as applying them in order would.
             db.execute(
-                "INSERT OR REPLACE INTO rules (identifier, state, type, custommsg, customurl, timestamp) "
-                "SELECT identifier, state, type, custommsg, customurl, timestamp FROM temp.staged_rules AS s "
+                f"INSERT OR REPLACE INTO rules ({_ROW_COLUMNS}) "
+                f"SELECT {_ROW_COLUMNS} FROM temp.staged_rules AS s "
                 "WHERE seq = (SELECT MAX(seq) FROM temp.staged_rules WHERE identifier = s.identifier "
                 "AND type = s.type) AND state != ? ORDER BY seq",
                 (RuleState.REMOVE.value,),

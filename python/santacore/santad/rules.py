@@ -87,6 +87,8 @@ class RuleState(IntEnum):
     REMOVE = 4
     ALLOW_COMPILER = 5
     ALLOW_TRANSITIVE = 6
+    CEL = 9
+    """[N] SNTRuleStateCEL: decided by the rule's `cel_expr` (cel.v1 environment), addendum §6."""
 
     @property
     def policy(self) -> str:
@@ -153,8 +155,9 @@ _STATE_POLICY = {
     RuleState.SILENT_BLOCK: "SILENT_BLOCKLIST",
     RuleState.REMOVE: "REMOVE",
     RuleState.ALLOW_COMPILER: "ALLOWLIST_COMPILER",
+    RuleState.CEL: "CEL",
 }
-_POLICY_PROTO = {"ALLOWLIST": 1, "ALLOWLIST_COMPILER": 2, "BLOCKLIST": 3, "SILENT_BLOCKLIST": 4, "REMOVE": 5}
+_POLICY_PROTO = {"ALLOWLIST": 1, "ALLOWLIST_COMPILER": 2, "BLOCKLIST": 3, "SILENT_BLOCKLIST": 4, "REMOVE": 5, "CEL": 6}
 _POLICY_STATE = {policy: state for state, policy in _STATE_POLICY.items()} | {
     "WHITELIST": RuleState.ALLOW,
     "WHITELIST_COMPILER": RuleState.ALLOW_COMPILER,
@@ -223,6 +226,8 @@ class Rule:
     custom_msg: str | None = None
     custom_url: str | None = None
     timestamp: int = 0
+    cel_expr: str | None = None
+    """The expression of a CEL rule (state CEL); None for every other state."""
 
     @classmethod
     def create(
@@ -234,14 +239,22 @@ class Rule:
         custom_msg: str | None = None,
         custom_url: str | None = None,
         timestamp: int | None = None,
+        cel_expr: str | None = None,
     ) -> Rule:
-        """A validated, normalised rule; a transitive rule's timestamp defaults to now (as santad's)."""
+        """A validated, normalised rule; a transitive rule's timestamp defaults to now (as santad's). A CEL rule
+        needs a non-empty `cel_expr` ([N] `SNTRule` drops one without); other states keep none. Whether the
+        expression compiles is checked where Santa checks it, on insert (`santacore.santad.rule_store`)."""
         try:
             rule_type, rule_state = RuleType(type), RuleState(state)
         except ValueError as e:
             raise RuleError(f"Rule array contained invalid entry: {e}") from None
         if timestamp is None:
             timestamp = apple_timestamp() if rule_state is RuleState.ALLOW_TRANSITIVE else 0
+        if rule_state is RuleState.CEL:
+            if not isinstance(cel_expr, str) or not cel_expr.strip():
+                raise RuleError("CEL rules require a non-empty cel_expr")
+        else:
+            cel_expr = None
         return cls(
             identifier=normalise_identifier(rule_type, identifier),
             type=rule_type,
@@ -249,6 +262,7 @@ class Rule:
             custom_msg=_optional_text(custom_msg),
             custom_url=_optional_text(custom_url),
             timestamp=timestamp,
+            cel_expr=cel_expr,
         )
 
     def validated(self) -> Rule:
@@ -260,6 +274,7 @@ class Rule:
             custom_msg=self.custom_msg,
             custom_url=self.custom_url,
             timestamp=self.timestamp,
+            cel_expr=self.cel_expr,
         )
 
     def listing(self) -> dict[str, str]:
@@ -268,28 +283,36 @@ class Rule:
         return {**self.to_wire_fields(), "policy": self.state.label}
 
     def to_wire_fields(self) -> dict[str, str]:
-        return {
+        fields = {
             "identifier": self.identifier,
             "rule_type": self.type.wire,
             "custom_msg": self.custom_msg or "",
             "custom_url": self.custom_url or "",
         }
+        if self.cel_expr is not None:
+            fields["cel_expr"] = self.cel_expr
+        return fields
 
     def to_wire(self) -> dict[str, str]:
-        """santactl's export / the sync `Rule` object: `{identifier, policy, rule_type, custom_msg, custom_url}`."""
+        """santactl's export / the sync `Rule` object: `{identifier, policy, rule_type, custom_msg, custom_url}`,
+        and `cel_expr` for a CEL rule."""
         fields = self.to_wire_fields()
-        return {
+        wire = {
             "identifier": fields["identifier"],
             "policy": self.state.policy,
             "rule_type": fields["rule_type"],
             "custom_msg": fields["custom_msg"],
             "custom_url": fields["custom_url"],
         }
+        if self.cel_expr is not None:
+            wire["cel_expr"] = self.cel_expr
+        return wire
 
     @classmethod
     def from_wire(cls, obj: object) -> Rule:
         """A rule from sync or santactl-import JSON ([N] `initWithDictionary`: keys in any case, `sha256`
-        standing in for an empty `identifier`, empty messages meaning none)."""
+        standing in for an empty `identifier`, empty messages meaning none; a CEL rule's expression as `cel_expr`
+        or protobuf-JSON's `celExpr`)."""
         if not isinstance(obj, Mapping):
             raise RuleError(f"Rule received with invalid type {type(obj).__name__}")
         d = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
@@ -310,7 +333,17 @@ class Rule:
             state,
             custom_msg=_optional_text(d.get("custom_msg")),
             custom_url=_optional_text(d.get("custom_url")),
+            cel_expr=_cel_expr(d),
         )
+
+
+def _cel_expr(d: Mapping[str, Any]) -> str | None:
+    """`cel_expr` (the proto name) or `celExpr` (protobuf's JSON printer; keys here are lower-cased)."""
+    for key in ("cel_expr", "celexpr"):
+        value = d.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -419,6 +452,8 @@ def check_message(rule: Rule | None) -> str:
     transitive rule adds `last access date: <date>` in NSDate's description format."""
     if rule is None:
         return NO_RULE
+    if rule.state is RuleState.CEL:
+        return f"CEL ({rule.type.label}): {rule.cel_expr}"
     if rule.state.is_allow:
         text = "Allowed"
     elif rule.state.is_block:

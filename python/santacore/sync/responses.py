@@ -18,8 +18,9 @@ readers are `santacore.sync.pbjson` and `santacore.sync.legacy_json`:
 
 Variant-specific values (§1.2, §3.1, §9.1): [G]'s interval floors are "< 60 → 600" and "< 600 → 14400"; [N] keeps
 the persisted interval on 0 (`None` here) and clamps 1–59 up to 60. [N] knows client mode STANDALONE, the extra
-sync types (treated as NORMAL) and extra policies; santacore cannot store CEL / SILENT_GUI / SILENT_TTY rules, so
-those are skipped like unknown ones (counted as received, not processed).
+sync types (treated as NORMAL) and extra policies; santacore stores CEL rules (their `cel_expr`, compiled when
+stored) but not SILENT_GUI / SILENT_TTY rules, which are skipped like unknown ones (counted as received, not
+processed).
 
 Decisions (santacore's, not Santa's):
 
@@ -258,6 +259,7 @@ def _rule_dict(r: Mapping[str, Any]) -> dict[str, Any]:
         "rule_type": r.get("rule_type", 0),
         "custom_msg": r.get("custom_msg", ""),
         "custom_url": r.get("custom_url", ""),
+        "cel_expr": r.get("cel_expr", ""),
     }
 
 

@@ -179,6 +179,10 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
                 )
             if staged.count:
                 result.rules_applied = staged.apply(cleanup=cleanup)
+            # CEL rules whose expression does not compile: skipped on insert, still counted as processed (addendum §6)
+            result.rules_not_applied.extend(
+                NotApplied(r.batch, r.position, r.rule.identifier, r.reason) for r in getattr(staged, "rejected", ())
+            )
     else:
         rules: list[Rule] = []
         try:

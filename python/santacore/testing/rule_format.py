@@ -36,6 +36,7 @@ _STRING_FIELDS: Final = (
     "file_bundle_hash",
     "notification_app_name",
     "cel_expr",
+    "celExpr",  # protobuf's JSON printer spells cel_expr (no json_name) this way; Santa reads both
     "event_detail_button_label",
 )
 
@@ -92,6 +93,7 @@ def rule_problems(rule: Any, *, policies: Collection[str] | None = None) -> list
     count = rule.get("file_bundle_binary_count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         problems.append(f"file_bundle_binary_count: must be a non-negative integer, not {count!r}")
-    if policy == "CEL" and not (isinstance(rule.get("cel_expr"), str) and rule["cel_expr"].strip()):
+    expression = rule.get("cel_expr", rule.get("celExpr"))
+    if policy == "CEL" and not (isinstance(expression, str) and expression.strip()):
         problems.append("cel_expr: a CEL rule needs a non-empty cel_expr")
     return problems

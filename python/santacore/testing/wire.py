@@ -52,6 +52,7 @@ _RULE_ORDER: Final = (
     "file_bundle_binary_count",
     "notification_app_name",
     "cel_expr",
+    "celExpr",
     "event_detail_button_label",
 )
 

@@ -44,6 +44,7 @@ __all__ = [
     "PREFLIGHT",
     "RULEDOWNLOAD",
     "SyncType",
+    "WireSyncType",
     "eventupload_request",
     "postflight_request",
     "preflight_request",
@@ -81,6 +82,23 @@ class SyncType(IntEnum):
     def proto_number(self) -> int:
         """The `SyncType` enum number (0 is SYNC_TYPE_UNSPECIFIED)."""
         return int(self) + 1
+
+
+class WireSyncType(IntEnum):
+    """`santa.sync.v1.SyncType` as it is on the wire (addendum §5; lower-case aliases of 1–3 omitted)."""
+
+    SYNC_TYPE_UNSPECIFIED = 0
+    NORMAL = 1
+    CLEAN = 2
+    CLEAN_ALL = 3
+    CLEAN_STANDALONE = 4
+    CLEAN_RULES = 5
+    CLEAN_FILE_ACCESS_RULES = 6
+
+    @property
+    def treated_as_normal(self) -> bool:
+        """4–6 exist in [N]'s proto but its v1 client has no case for them: they fall to NORMAL (addendum §5)."""
+        return self >= WireSyncType.CLEAN_STANDALONE
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ ClientAuthCertificateFile         client_auth_certificate_file               Non
 ClientAuthCertificatePassword     client_auth_certificate_password           None                   P
 SyncClientContentEncoding         sync_client_content_encoding               deflate                P
 SyncEnableProtoTransfer           sync_enable_proto_transfer                 false                  P
-SyncProtocol (santacore)          sync_protocol                              google                 -
+SyncProtocol (santacore)          sync_protocol                              northpolesec           -
 SyncExtraHeaders                  sync_extra_headers (table of strings)      {}                     P
 StateDirectory                    state_directory                            see below              -
 ================================  =========================================  =====================  ===
@@ -142,10 +142,10 @@ class SyncProtocol(StrEnum):
     """SyncProtocol (santacore's key): which Santa release's wire form to speak (spec §0, §9.1).
     The values name `santacore.santad.events.Variant`s."""
 
-    GOOGLE = "google"  # final google/santa release: protobuf-JSON (default)
+    GOOGLE = "google"  # final google/santa release (archived): protobuf-JSON
     GOOGLE_2024_6 = "google-2024.6"
     GOOGLE_JSON = "google-json"  # releases up to 2024.5: NSJSONSerialization bodies
-    NORTHPOLESEC = "northpolesec"
+    NORTHPOLESEC = "northpolesec"  # the maintained Santa: the default
 
 
 class ContentEncoding(StrEnum):

@@ -121,7 +121,7 @@ class Config:
     client_auth_certificate_password: str | None = field(default=None, repr=False)
     sync_client_content_encoding: ContentEncoding = ContentEncoding.DEFLATE
     sync_enable_proto_transfer: bool = False  # binary protobuf bodies (addendum §3)
-    sync_protocol: SyncProtocol = SyncProtocol.GOOGLE
+    sync_protocol: SyncProtocol = SyncProtocol.NORTHPOLESEC  # the maintained Santa (issue 11)
     sync_extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     state_directory: Path = field(default_factory=default_state_directory)
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

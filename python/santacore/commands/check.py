@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if not config.sync_base_url:
         print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)
         return decided
-    event = execution_event(fi, result.decision, context=ExecutionContext.current())
+    static = result.rule is not None and result.rule in settings.static_rules  # [N] event field 34
+    event = execution_event(fi, result.decision, context=ExecutionContext.current(), static_rule=static)
     try:
         with EventStore(config.events_db) as store:
             store_events(store, [event])

@@ -921,7 +921,7 @@ def test_sync_protocol_key(tmp_path: Path) -> None:
     from santacore.santad.events import Variant
 
     path = tmp_path / "c.toml"
-    assert load_config(None, environ={}).sync_protocol is SyncProtocol.GOOGLE
+    assert load_config(None, environ={}).sync_protocol is SyncProtocol.NORTHPOLESEC  # the maintained Santa
     for value in ("google-json", "NorthPoleSec", "google-2024.6"):
         path.write_text(f'SyncProtocol = "{value}"\n')
         protocol = load_config(path, environ={}).sync_protocol

@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "terminal-notifier.app"
 
 # The libraries that cost start-up time and memory, and the only code allowed to load each.
-HEAVY = ("lief", "cryptography", "asn1crypto", "httpx", "rich", "nats", "nkeys", "nacl")
+HEAVY = ("lief", "cryptography", "asn1crypto", "httpx", "rich", "google", "nats", "nkeys", "nacl")  # google: protobuf
 
 
 def loaded_after(script: str) -> set[str]:
@@ -36,6 +36,12 @@ def test_the_probe_sees_a_heavy_import() -> None:
 
 def test_import_santacore_loads_the_engine_only() -> None:
     assert loaded_after("import santacore; santacore._core.hash_tree") == set()
+
+
+def test_the_sync_schema_loads_protobuf_only_when_used() -> None:
+    # The package is cheap to import; its generated module is what loads protobuf.
+    assert loaded_after("import santacore.syncv1, santacore.sync.responses, santacore.testing") == set()
+    assert loaded_after("from santacore.syncv1 import santa_sync_v1_pb2") == {"google"}
 
 
 def test_start_up_path_does_not_import_typing() -> None:

@@ -88,7 +88,9 @@ def test_404_retried_by_google_stopped_at_once_by_northpolesec(tmp_path: Path, p
 
 
 def test_retry_policy_follows_the_protocol_and_the_test_scale(tmp_path: Path) -> None:
-    google = load_config(_config(tmp_path, "http://127.0.0.1:1/"), environ={})
+    default = load_config(_config(tmp_path, "http://127.0.0.1:1/"), environ={})
+    assert retry_policy_for(default, {}).stop_on_4xx  # northpolesec is the default (issue 11)
+    google = load_config(_config(tmp_path, "http://127.0.0.1:1/", 'SyncProtocol = "google"\n'), environ={})
     north = load_config(_config(tmp_path, "http://127.0.0.1:1/", 'SyncProtocol = "northpolesec"\n'), environ={})
     assert not retry_policy_for(google, {}).stop_on_4xx and retry_policy_for(north, {}).stop_on_4xx
     assert TransportSettings.from_config(north).retry.stop_on_4xx

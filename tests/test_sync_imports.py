@@ -108,11 +108,18 @@ def test_the_sync_client_never_imports_commands_or_the_testing_server() -> None:
 
 
 def test_the_testing_server_imports_nothing_of_the_client() -> None:
-    """Only the standard library and santacore.testing itself: a client bug cannot hide behind shared code."""
+    """Only the standard library, protobuf, santacore.testing itself and the generated schema (santacore.syncv1, the
+    one thing both sides share): a client bug cannot hide behind shared code."""
     for path in modules("testing"):
         santacore = {m for m in imports(path, load_time_only=False) if m.split(".")[0] == "santacore"}
-        outside = {m for m in santacore if not m.startswith("santacore.testing")}
+        outside = {m for m in santacore if not m.startswith(("santacore.testing", "santacore.syncv1"))}
         assert not outside, f"{module_name(path)} imports {sorted(outside)}"
+
+
+def test_the_schema_package_imports_nothing_of_santacore() -> None:
+    for path in modules("syncv1"):
+        santacore = {m for m in imports(path, load_time_only=False) if m.split(".")[0] == "santacore"}
+        assert santacore <= {"santacore.syncv1", "santacore.syncv1.santa_sync_v1_pb2"}, module_name(path)
 
 
 def test_httpx_only_in_the_transport() -> None:

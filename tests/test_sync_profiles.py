@@ -22,6 +22,7 @@ from typing import Any
 from santacore.config.settings import Config
 from santacore.santad.decisions import ClientMode, Decision
 from santacore.santad.events import StoredEvent, Variant
+from santacore.santad.rule_store import RuleStore
 from santacore.sync.host import default_santa_version
 from santacore.sync.protocol import SyncType
 from santacore.sync.stages import SyncResult, SyncStatus
@@ -56,6 +57,7 @@ RULES: list[dict[str, Any]] = [
     {"identifier": sha("rule-cdhash")[:40], "policy": "BLOCKLIST", "rule_type": "CDHASH"},
 ]
 COUNTS_AFTER = {"binary": 2, "certificate": 1, "compiler": 1, "teamid": 1, "signingid": 1, "cdhash": 1}
+EMPTY_RULES_HASH = "99aa06d3014798d86001c324468d497f"  # addendum §4: the empty table
 # Cursors a careless client would mangle: '/', '?', '&', '+', '=', spaces, '<>' (escaped by protobuf-JSON), non-ASCII.
 AWKWARD_CURSORS = ("page/2?after=ab&c=1+2==", "  <b>ümlaut — ✓</b>  ", '3:{"k":[1]}\\x', "4", "5", "6")
 
@@ -108,6 +110,10 @@ class Client(SyncTestClient):
     def rule_count(self) -> int:
         return len(self.stored_rules())
 
+    def rules_hash(self) -> str:
+        with RuleStore(self.config.rules_db) as store:
+            return store.rules_hash()
+
 
 def make_client(
     tmp_path: Path, server: SyncServer, extra: str = "", variant: Variant = Variant.GOOGLE, *, clean_upload: bool = True
@@ -127,8 +133,11 @@ def protobuf_json(obj: dict[str, Any]) -> bytes:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").encode()
 
 
-def preflight_body(counts: dict[str, int], *, client_mode: str, clean: bool = False) -> bytes:
-    """§3.1 request, field-number order, zero counters and false omitted (serial: the machine ID on Linux)."""
+def preflight_body(
+    counts: dict[str, int], *, client_mode: str, clean: bool = False, rules_hash: str | None = None
+) -> bytes:
+    """§3.1 request, field-number order, zero counters and false omitted (serial: the machine ID on Linux);
+    `rules_hash`: [N]'s `rulesHash` (22, addendum §4)."""
     body: dict[str, Any] = {
         "serial_num": MACHINE,
         "hostname": FACTS.hostname,
@@ -142,6 +151,8 @@ def preflight_body(counts: dict[str, int], *, client_mode: str, clean: bool = Fa
         body["request_clean_sync"] = True
     body.update((f"{k}_rule_count", counts[k]) for k in COUNT_KEYS if counts.get(k))
     body["machine_id"] = MACHINE
+    if rules_hash is not None:
+        body["rulesHash"] = rules_hash
     return protobuf_json(body)
 
 
@@ -149,10 +160,12 @@ def ruledownload_body(cursor: str | None) -> bytes:
     return protobuf_json({"cursor": cursor, "machine_id": MACHINE} if cursor else {"machine_id": MACHINE})
 
 
-def postflight_body(received: int, processed: int, sync_type: str | None) -> bytes:
+def postflight_body(received: int, processed: int, sync_type: str | None, rules_hash: str | None = None) -> bytes:
     body: dict[str, Any] = {"rules_received": received, "rules_processed": processed, "machine_id": MACHINE}
     if sync_type is not None:
         body["syncType"] = sync_type
+    if rules_hash is not None:
+        body["rulesHash"] = rules_hash
     return protobuf_json(body)
 
 
@@ -285,7 +298,8 @@ def test_northpolesec_profile_end_to_end(tmp_path: Path) -> None:
         assert first.events_uploaded == 5 and client.pending() == 0
 
         (pre,) = server.requests_for("preflight")
-        assert preflight_without_clean_request(wire_body(pre, server)) == preflight_body({}, client_mode="MONITOR")
+        empty = preflight_body({}, client_mode="MONITOR", rules_hash=EMPTY_RULES_HASH)  # taken before the download
+        assert preflight_without_clean_request(wire_body(pre, server)) == empty
         uploads = server.requests_for("eventupload")
         check_eventuploads(server, uploads, events, 3, Variant.NORTHPOLESEC)
         # The server asked for the bundle's binaries; during a full sync the request is ignored (§4.5 step 5).
@@ -295,15 +309,17 @@ def test_northpolesec_profile_end_to_end(tmp_path: Path) -> None:
         check_ruledownload(server, server.requests_for("ruledownload"), server.answers("ruledownload"))
         assert [a.get("cursor") for a in server.answers("ruledownload")] == [AWKWARD_CURSORS[0], None]
         (post,) = server.requests_for("postflight")
-        assert wire_body(post, server) == postflight_body(6, 6, performed_name(first))  # [N] reports syncType
+        after = client.rules_hash()
+        assert after != EMPTY_RULES_HASH
+        assert wire_body(post, server) == postflight_body(6, 6, performed_name(first), after)  # [N]: syncType, hash
 
         second = client.sync()
         assert second.status is SyncStatus.SUCCESS, (second.error, second.log)
         assert second.performed is SyncType.NORMAL  # any clean sync of the first was confirmed by its postflight
         pre2 = server.requests_for("preflight")[1]
-        assert wire_body(pre2, server) == preflight_body(COUNTS_AFTER, client_mode="MONITOR")
+        assert wire_body(pre2, server) == preflight_body(COUNTS_AFTER, client_mode="MONITOR", rules_hash=after)
         post2 = server.requests_for("postflight")[1]
-        assert wire_body(post2, server) == postflight_body(6, 6, "NORMAL")
+        assert wire_body(post2, server) == postflight_body(6, 6, "NORMAL", after)
         assert client.rule_count() == 6
 
 

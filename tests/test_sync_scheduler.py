@@ -87,7 +87,7 @@ def denial(corpus: Path, name: str = "badbinary") -> StoredEvent:
 def test_first_sync_after_the_delay_then_at_the_interval(tmp_path: Path, server: SyncServer) -> None:
     """Injected clock and sleep: 15 s, then the configured interval after a failed sync (re-armed after any
     outcome), then the server's interval, then [G]'s clamp of a server value below 60 to 600."""
-    client = make_client(tmp_path, server, "FullSyncInterval = 90\n")
+    client = make_client(tmp_path, server, 'FullSyncInterval = 90\nSyncProtocol = "google"\n')  # [G]'s clamp
     server.preflight.full_sync_interval = 120
     server.add_fault("status", stage="preflight", times=5, status=500)  # the first sync fails
     now = [1000.0]

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if not config.sync_base_url:
         print("Not recorded: SyncBaseURL is not set, so santad would not store the event.", file=sys.stderr)
         return _json_last(doc, json_later, decided)
-    event = execution_event(fi, result.decision, context=ExecutionContext.current())
+    static = result.rule is not None and result.rule in settings.static_rules  # [N] event field 34
+    event = execution_event(fi, result.decision, context=ExecutionContext.current(), static_rule=static)
     try:
         with EventStore(config.events_db) as store:
             if result.blocked and args.upload:  # santad's path: stored first, then uploaded (§4.5 for a bundle)

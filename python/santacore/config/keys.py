@@ -29,7 +29,8 @@ ServerAuthRootsData               server_auth_roots_data (PEM text)          Non
 ClientAuthCertificateFile         client_auth_certificate_file               None                   P
 ClientAuthCertificatePassword     client_auth_certificate_password           None                   P
 SyncClientContentEncoding         sync_client_content_encoding               deflate                P
-SyncProtocol (santacore)          sync_protocol                              google                 -
+SyncEnableProtoTransfer           sync_enable_proto_transfer                 false                  P
+SyncProtocol (santacore)          sync_protocol                              northpolesec           -
 SyncExtraHeaders                  sync_extra_headers (table of strings)      {}                     P
 SyncTimeBudget (santacore)        sync_time_budget (seconds, >= 1)           1800                   -
 RuleDownloadMaxPages (santacore)  rule_download_max_pages                    20000                  -
@@ -167,10 +168,10 @@ class SyncProtocol(StrEnum):
     """SyncProtocol (santacore's key): which Santa release's wire form to speak (spec §0, §9.1).
     The values name `santacore.santad.events.Variant`s."""
 
-    GOOGLE = "google"  # final google/santa release: protobuf-JSON (default)
+    GOOGLE = "google"  # final google/santa release (archived): protobuf-JSON
     GOOGLE_2024_6 = "google-2024.6"
     GOOGLE_JSON = "google-json"  # releases up to 2024.5: NSJSONSerialization bodies
-    NORTHPOLESEC = "northpolesec"
+    NORTHPOLESEC = "northpolesec"  # the maintained Santa: the default
 
 
 class ContentEncoding(StrEnum):
@@ -434,6 +435,7 @@ KEYS: Final = (
     Key("ClientAuthCertificateFile", "client_auth_certificate_file", _p_path, str),
     Key("ClientAuthCertificatePassword", "client_auth_certificate_password", _p_str, str),
     Key("SyncClientContentEncoding", "sync_client_content_encoding", _p_encoding, str),
+    Key("SyncEnableProtoTransfer", "sync_enable_proto_transfer", parse_bool, _NUMBER),  # addendum §3
     Key("SyncProtocol", "sync_protocol", _p_protocol, None),  # santacore's own: not in profiles
     Key("SyncExtraHeaders", "sync_extra_headers", _p_headers, dict),
     Key("SyncTimeBudget", "sync_time_budget", _p_budget, None),  # santacore's own bounds: not in profiles

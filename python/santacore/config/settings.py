@@ -124,7 +124,8 @@ class Config:
     client_auth_certificate_file: Path | None = None
     client_auth_certificate_password: str | None = field(default=None, repr=False)
     sync_client_content_encoding: ContentEncoding = ContentEncoding.DEFLATE
-    sync_protocol: SyncProtocol = SyncProtocol.GOOGLE
+    sync_enable_proto_transfer: bool = False  # binary protobuf bodies (addendum §3)
+    sync_protocol: SyncProtocol = SyncProtocol.NORTHPOLESEC  # the maintained Santa (issue 11)
     sync_extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     sync_time_budget: int = DEFAULT_SYNC_TIME_BUDGET
     rule_download_max_pages: int = DEFAULT_RULE_DOWNLOAD_MAX_PAGES

@@ -117,8 +117,10 @@ def execution_event(
     context: ExecutionContext | None = None,
     now: float | None = None,
     needs_bundle_hash: bool = False,
+    static_rule: bool = False,
 ) -> StoredEvent:
-    """The event santad records for an execution of `fi` (§4.1, §5.4, §7.3).
+    """The event santad records for an execution of `fi` (§4.1, §5.4, §7.3). `static_rule`: the deciding rule
+    came from StaticRules, not rules.db ([N] field 34).
 
     Bundle fields describe the *nearest* bundle. Team ID and Signing ID are absent when the
     signature is unsigned/invalid or development-signed; the cdhash only when the process is
@@ -157,6 +159,7 @@ def execution_event(
         signing_chain=chain,
         cs_flags=flags,
         needs_bundle_hash=needs_bundle_hash,
+        static_rule=static_rule,
         **_signing_extras(fi),
     )
 

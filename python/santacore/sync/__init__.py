@@ -15,12 +15,14 @@ What each module owns:
 * `in_force` — the configuration in force: the file under the last sync's settings, each value's source;
 * `host` — the machine ID, the host facts and `santa_version`;
 * `protocol` — request bodies and the protocol's constants; `responses` — parsed answers;
-* `wire`, `pbjson`, `legacy_json` — the JSON encoder and the protobuf-JSON / [G-JSON] readers;
+* `wire`, `pbjson`, `legacy_json` — the JSON encoder and the protobuf-JSON / [G-JSON] readers; `binary` — binary
+  protobuf bodies (SyncEnableProtoTransfer); both use the generated `santacore.syncv1` classes;
 * `transport` — `Transport`, one stage request with its attempts; its parts: `settings` (`TransportSettings`),
   `retry`, `request`, `response`, `failures`, `xsrf`, `tls`.
 
-May import: the standard library, httpx (only `transport`, `request`, `response`, `failures`, `xsrf`), nats-py
-(only `push.nats_client`, when a preflight configures push),
+May import: the standard library, httpx (only `transport`, `request`, `response`, `failures`, `xsrf`), protobuf
+and `santacore.syncv1` (inside the functions that encode or parse a body), nats-py (only `push.nats_client`, when a
+preflight configures push),
 cryptography (only `tls`, for PKCS#12, when asked), `santacore._core`, `santacore.errors`, `santacore.config`,
 `santacore.santad` and `santacore.identity.bundle`. Never `santacore.commands`, `santacore.testing`, or the
 LIEF-backed `santacore.identity` modules (fileinfo, macho, codesign, cms) at module level.

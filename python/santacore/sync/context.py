@@ -38,6 +38,7 @@ class SyncContext:
     clock: Callable[[], float] = time.time
     warn: Callable[[str], None] | None = None  # what went wrong but did not stop the sync; default: `log`
     deadline: float | None = None  # time.monotonic() value: the sync's budget ends here (full_sync sets it)
+    proto_transfer: bool = False  # SyncEnableProtoTransfer: binary protobuf bodies (addendum §3)
 
 
 def config_variant(config: Config) -> Variant:
@@ -79,6 +80,11 @@ def open_sync_context(
     ident = machine_id or resolve_machine_id(config)
     if not ident:
         raise SyncError("Missing MachineID: set MachineID (or MachineIDPlist), or provide /etc/machine-id")
+    wire_variant = variant if variant is not None else config_variant(config)
+    if config.sync_enable_proto_transfer and wire_variant is Variant.GOOGLE_JSON:
+        raise SyncError(
+            'SyncEnableProtoTransfer needs a protobuf SyncProtocol, not "google-json" (NSJSONSerialization)'
+        )
     with ExitStack() as owned:
         if transport is None:
             transport = owned.enter_context(
@@ -100,7 +106,8 @@ def open_sync_context(
             events=events,
             rules=rules,
             facts=facts if facts is not None else HostFacts.current(),
-            variant=variant if variant is not None else config_variant(config),
+            variant=wire_variant,
             log=log,
+            proto_transfer=config.sync_enable_proto_transfer,
             warn=warn,
         )

@@ -29,12 +29,14 @@ class DaemonTransport(Transport):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
-    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
+    def post(self, stage: str, body: bytes, *, deadline: float | None = None, **kw: Any) -> bytes:
         if self._daemon.stopping:
             raise SyncError("not sent: the sync daemon is stopping", stage=stage)
-        reply = self._inner.post(stage, body) if deadline is None else self._inner.post(stage, body, deadline=deadline)
+        if deadline is not None:
+            kw["deadline"] = deadline
+        reply = self._inner.post(stage, body, **kw)
         if stage == protocol.PREFLIGHT:
-            self._daemon.note_preflight(reply)
+            self._daemon.note_preflight(reply, binary=kw.get("content_type") == "application/x-protobuf")
         return reply
 
     def close(self) -> None:

@@ -1,140 +1,64 @@
-"""The protobuf-JSON response reader (spec §2.3): `JsonStringToMessage` and the response message schemas.
+"""The protobuf-JSON response reader (spec §2.3): Santa's `JsonStringToMessage(ignore_unknown_fields=true)`.
 
-`ignore_unknown_fields`, as Santa's protobuf variants ([G] ≥ 2024.6, [N]) parse a sync response.
+The messages are santacore's generated `santa.sync.v1` classes (`santacore.syncv1`), filled by protobuf's own
+`json_format.ParseDict`. Python's parser and the C++ one Santa links differ in a few places; this module's adapter
+(`_adapt`) runs first and changes exactly these, so the outcome is C++'s:
 
-`protobuf_document(body, stage, schemas(variant).<stage>)` gives the known fields by proto name (absent ones
-missing) or raises `SyncError(stage=...)`; the acceptance rules are listed in `santacore.sync.protocol`.
-"""
+* the document: an anti-XSSI prefix is stripped, the bytes must be UTF-8 and one JSON object; `NaN`/`Infinity`
+  literals, unpaired `\\ud800`-style escapes and nesting deeper than 100 fail (Python's `json` accepts them);
+* keys: C++ also accepts the lowerCamelCase of the proto name where a json_name is declared
+  (`fullSyncIntervalSeconds`); the adapter renames such a key to the proto name;
+* `null` members are dropped before parsing (C++: absent; Python clears the field but counts it as set, so
+  `{"batch_size":7,"batchSize":null}` would fail there); a field given twice under any spellings fails;
+* enums: a bool or fractional number fails, a string that is neither a value name nor an int32 (absl
+  `SimpleAtoi`: surrounding whitespace allowed) is an unknown name and the key is dropped — so an `optional` enum
+  stays unset and a plain one is 0 —, and a number out of int32 range fails (Python's `int()` would take `"1_0"`
+  and `2.5`);
+* variant: a [G] client's schema lacks [N]'s additions, so for `Variant.GOOGLE*` the keys of [N]-only fields are
+  dropped unread and [N]-only enum names count as unknown (§9.1).
+
+`protobuf_document(body, stage, pb.PreflightResponse, variant)` gives the fields that are set, by proto name (enum
+values as numbers, messages as dicts), or raises `SyncError(stage=...)`."""
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Final
 
 from santacore.errors import SyncError
-from santacore.santad.events import Variant
+from santacore.santad.events import DEFAULT_VARIANT, Variant
 from santacore.sync.wire import reject_constant, strip_xssi
 
-__all__ = ["Schemas", "protobuf_document", "schemas"]
+__all__ = ["message_fields", "parse_message", "protobuf_document"]
 
-_UINT32_MAX: Final = 0xFFFFFFFF
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
+_INT_TEXT: Final = re.compile(r"[+-]?[0-9]+")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH: Final = 100
+_LIBRARY_PREFIX: Final = re.compile(r"Failed to parse (\w+) field: ")
+
+# What a [G] client's syncv1.proto does not have (§9.1): fields by message, and enum value names.
+N_ONLY_FIELDS: Final = {
+    "PreflightResponse": frozenset(
+        {"push_server", "push_token", "push_key", "push_deviceid", "push_tags", "push_hmac_key", "push_issuer_token"}
+    ),
+    "Rule": frozenset({"notification_app_name", "cel_expr", "event_detail_button_label"}),
+}
+_N_ONLY_ENUM_NAMES: Final = frozenset(
+    {"STANDALONE", "CLEAN_STANDALONE", "CLEAN_RULES", "CLEAN_FILE_ACCESS_RULES", "CEL"}
+    | {"SILENT_GUI_BLOCKLIST", "SILENT_TTY_BLOCKLIST"}
+)
 
 
 class _Invalid(Exception):
-    """A value protobuf's JSON parser refuses; becomes SyncError."""
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    """The proto field name; also the key of the parsed dict."""
-    kind: str
-    """"string", "bool", "uint32", "enum" or "message"."""
-    json_name: str = ""
-    repeated: bool = False
-    optional: bool = False
-    """Explicit presence: an unknown enum name leaves it unset instead of 0."""
-    enum: Mapping[str, int] = field(default_factory=dict)
-    message: _Message | None = None
-
-
-def _camel(name: str) -> str:
-    """protobuf's ToJsonName / camelcase_name: drop `_`, upper-case the letter after it."""
-    out, upper = [], False
-    for ch in name:
-        if ch == "_":
-            upper = True
-        else:
-            out.append(ch.upper() if upper else ch)
-            upper = False
-    return "".join(out)
-
-
-class _Message:
-    def __init__(self, name: str, fields: Sequence[_Field]) -> None:
-        self.name = name
-        by_camel = {_camel(f.name): f for f in fields}
-        by_name = {f.name: f for f in fields}
-        by_json = {(f.json_name or _camel(f.name)): f for f in fields}
-        self._lookups = (by_camel, by_name, by_json)  # protobuf's FieldByName order
-
-    def find(self, key: str) -> _Field | None:
-        for table in self._lookups:
-            if key in table:
-                return table[key]
-        return None
+    """A document protobuf's C++ JSON parser refuses; becomes SyncError."""
 
 
 class _Object(list[tuple[str, Any]]):
-    """A JSON object with its key/value pairs in order, duplicates kept (protobuf refuses a field set twice)."""
-
-
-_WS: Final = frozenset(" \t\n\v\f\r")
-_INT_TEXT: Final = re.compile(r"[+-]?[0-9]+")
-_FLOAT_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_MAX_DEPTH: Final = 100
-
-
-def _integral(value: float, lo: float, hi: float) -> int:
-    """protobuf's ParseFloatStringAsInt: finite, in range, no fractional part."""
-    if not math.isfinite(value):
-        raise _Invalid(f"invalid number {value!r}")
-    if value < lo or value > hi:
-        raise _Invalid(f"number {value!r} out of range")
-    if value != math.floor(value):
-        raise _Invalid(f"expected integer, but {value!r} has a fractional part")
-    return int(value)
-
-
-def _uint32(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _Invalid(f"expected number or string, got {_kind(value)}")
-    if isinstance(value, int):
-        n = value
-    elif isinstance(value, float):
-        n = _integral(value, 0, 2.0**54)
-    else:
-        if any(c in _WS for c in value):
-            raise _Invalid("non-number characters in quoted number")
-        if _INT_TEXT.fullmatch(value) and not value.startswith("-"):
-            n = int(value)
-        elif _FLOAT_TEXT.fullmatch(value):
-            n = _integral(float(value), 0, 2.0**54)
-        else:
-            raise _Invalid(f"invalid number {value!r}")
-    if not 0 <= n <= _UINT32_MAX:
-        raise _Invalid(f"integer {n} out of range")
-    return n
-
-
-def _atoi32(text: str) -> int | None:
-    """absl::SimpleAtoi into int32: surrounding whitespace ignored, optional sign, decimal digits."""
-    text = text.strip(" \t\n\v\f\r")
-    if not _INT_TEXT.fullmatch(text):
-        return None
-    n = int(text)
-    return n if _INT32_MIN <= n <= _INT32_MAX else None
-
-
-def _enum(value: object, names: Mapping[str, int]) -> int | None:
-    """An enum number, or None for a name this schema does not know (ignore_unknown_fields)."""
-    if isinstance(value, str):
-        if value in names:
-            return names[value]
-        return _atoi32(value)  # quoted numbers; anything else is an unknown name
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid(f"expected number or string, got {_kind(value)}")
-    n = value if isinstance(value, int) else _integral(value, -(2.0**53), 2.0**53)
-    if not _INT32_MIN <= n <= _INT32_MAX:
-        raise _Invalid(f"integer {n} out of range")
-    return n
+    """A JSON object with its key/value pairs in order, duplicates kept."""
 
 
 def _kind(value: object) -> str:
@@ -146,69 +70,11 @@ def _kind(value: object) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, _Object):
-        return "an object"
-    return "an array"
-
-
-def _singular(f: _Field, value: object) -> Any:
-    """One non-null value of field `f`; None means "leave unset" (unknown name of an optional enum)."""
-    if f.kind == "string":
-        if not isinstance(value, str):
-            raise _Invalid(f"{f.name}: expected a string, got {_kind(value)}")
-        return value
-    if f.kind == "bool":
-        if not isinstance(value, bool):
-            raise _Invalid(f"{f.name}: expected 'true' or 'false', got {_kind(value)}")
-        return value
-    if f.kind == "uint32":
-        try:
-            return _uint32(value)
-        except _Invalid as e:
-            raise _Invalid(f"{f.name}: {e}") from None
-    if f.kind == "enum":
-        try:
-            n = _enum(value, f.enum)
-        except _Invalid as e:
-            raise _Invalid(f"{f.name}: {e}") from None
-        return n if n is not None or f.optional else 0
-    assert f.message is not None
-    if not isinstance(value, _Object):
-        raise _Invalid(f"{f.name}: expected an object, got {_kind(value)}")
-    return _read_message(value, f.message)
-
-
-def _read_message(obj: _Object, message: _Message) -> dict[str, Any]:
-    """The known fields of `obj` by proto name; absent fields are missing."""
-    out: dict[str, Any] = {}
-    seen: set[str] = set()
-    for key, value in obj:
-        f = message.find(key)
-        if f is None or value is None:  # unknown field, or null = absent
-            continue
-        if f.name in seen:
-            raise _Invalid(f"{message.name}.{key}: {f.name!r} has already been set")
-        seen.add(f.name)
-        if f.repeated:
-            if not isinstance(value, list) or isinstance(value, _Object):
-                raise _Invalid(f"{f.name}: expected an array, got {_kind(value)}")
-            items = []
-            for item in value:
-                if item is None:
-                    raise _Invalid(f"{f.name}: null cannot occur inside of repeated fields")
-                items.append(_singular(f, item))
-            out[f.name] = items
-        else:
-            parsed = _singular(f, value)
-            if parsed is not None:
-                out[f.name] = parsed
-    return out
+    return "an object" if isinstance(value, _Object) else "an array"
 
 
 def _check_document(tree: object) -> None:
-    """What protobuf's lexer refuses but Python's json accepts: unpaired `\\ud800`-style escapes (the only way a
-    lone surrogate gets into decoded JSON) and nesting past `ParseOptions::kDefaultDepth` (100; whether the
-    document's own object counts is unverified, so it is counted)."""
+    """Unpaired surrogates anywhere, and nesting past `ParseOptions::kDefaultDepth` (100, the document counted)."""
     stack: list[tuple[object, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
@@ -226,124 +92,116 @@ def _check_document(tree: object) -> None:
                 stack.extend((item, depth + 1) for item in node)
 
 
-def protobuf_document(body: bytes, stage: str, message: _Message) -> dict[str, Any]:
-    """`body` read as `message` by proto field name; `SyncError(stage=stage)` where protobuf's parser fails."""
+def _camel(name: str) -> str:
+    """protobuf's ToCamelCase of a proto field name (`camelcase_name` gives the json_name where one is declared)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _enum_value(value: object, where: str, names: Mapping[str, int], google: bool) -> int | None:
+    """C++'s enum reading: a name, a number or a quoted int32; None = an unknown name (the key is dropped)."""
+    if isinstance(value, str):
+        if value in names and not (google and value in _N_ONLY_ENUM_NAMES):
+            return names[value]
+        text = value.strip(" \t\n\v\f\r")
+        if not _INT_TEXT.fullmatch(text) or not _INT32_MIN <= int(text) <= _INT32_MAX:
+            return None
+        return int(text)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(f"{where}: expected a number or string, got {_kind(value)}")
+    if isinstance(value, float) and not value.is_integer():
+        raise _Invalid(f"{where}: expected an integer, but {value!r} has a fractional part")
+    number = int(value)
+    if not _INT32_MIN <= number <= _INT32_MAX:
+        raise _Invalid(f"{where}: integer {number} out of range")
+    return number
+
+
+def _adapt(obj: _Object, descriptor: Any, google: bool) -> dict[str, Any]:
+    """`obj` as the plain dict ParseDict reads the way C++ reads `obj` (see the module docstring)."""
+    fields = descriptor.fields_by_name
+    by_key: dict[str, Any] = {}
+    for f in descriptor.fields:  # C++ FieldByName order: camelCase of the proto name, proto name, json_name
+        by_key.setdefault(f.json_name, f)
+        by_key[f.name] = f
+        by_key[_camel(f.name)] = f
+    skipped = N_ONLY_FIELDS.get(descriptor.name, frozenset()) if google else frozenset()
+    out: dict[str, Any] = {}
+    for key, value in obj:
+        f = by_key.get(key)
+        if f is None or value is None or f.name in skipped:
+            continue
+        if f.name in out:
+            raise _Invalid(f"{descriptor.name}.{key}: field {f.name!r} has already been set")
+        where = f.name
+        repeated = f.is_repeated
+        items = value if repeated and isinstance(value, list) and not isinstance(value, _Object) else None
+        if f.message_type is not None:
+            if repeated:
+                if items is None:
+                    raise _Invalid(f"{where}: expected an array, got {_kind(value)}")
+                if any(not isinstance(item, _Object) for item in items):
+                    raise _Invalid(f"{where}: expected objects in the array")
+                out[f.name] = [_adapt(item, f.message_type, google) for item in items]
+            elif isinstance(value, _Object):
+                out[f.name] = _adapt(value, f.message_type, google)
+            else:
+                raise _Invalid(f"{where}: expected an object, got {_kind(value)}")
+        elif f.enum_type is not None:
+            names = {v.name: v.number for v in f.enum_type.values}
+            if repeated:
+                if items is None:
+                    raise _Invalid(f"{where}: expected an array, got {_kind(value)}")
+                out[f.name] = [n for item in items if (n := _enum_value(item, where, names, google)) is not None]
+            elif (number := _enum_value(value, where, names, google)) is not None:
+                out[f.name] = number
+        else:
+            for item in items if items is not None else [value]:
+                if isinstance(item, _Object) or (f.type == f.TYPE_STRING and not isinstance(item, str)):
+                    expected = "a string" if f.type == f.TYPE_STRING else "a scalar"
+                    raise _Invalid(f"{where}: expected {expected}, got {_kind(item)}")  # clearer than json_format's
+            out[f.name] = value
+    assert set(out) <= set(fields)
+    return out
+
+
+def parse_message(body: bytes, stage: str, message_class: type[Any], variant: Variant = DEFAULT_VARIANT) -> Any:
+    """`body` (protobuf-JSON) as a `message_class` instance; `SyncError(stage=stage)` where Santa's parser fails.
+    An empty body is the empty message (Santa does not parse it)."""
+    from google.protobuf import json_format
+
+    message = message_class()
     if not body:
-        return {}  # Santa skips parsing an empty body: all defaults
+        return message
     try:
         text = strip_xssi(bytes(body)).decode("utf-8")
         tree = json.loads(text, object_pairs_hook=_Object, parse_constant=reject_constant)
         if not isinstance(tree, _Object):
             raise _Invalid(f"expected a JSON object, got {_kind(tree)}")
         _check_document(tree)
-        return _read_message(tree, message)
-    except (_Invalid, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise SyncError(f"Failed to parse {stage} response JSON: {e}", stage=stage) from None
+        google = variant is not Variant.NORTHPOLESEC
+        json_format.ParseDict(_adapt(tree, message.DESCRIPTOR, google), message, ignore_unknown_fields=True)
+    except (_Invalid, json_format.ParseError, ValueError, TypeError, RecursionError) as e:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; json_format's "Failed to parse x field: " → "x: "
+        reason = _LIBRARY_PREFIX.sub(r"\1: ", str(e)).rstrip(".")
+        raise SyncError(f"Failed to parse {stage} response JSON: {reason}", stage=stage) from None
+    return message
 
 
-class Schemas(NamedTuple):
-    """The response message of each stage."""
-
-    preflight: _Message
-    eventupload: _Message
-    ruledownload: _Message
-    postflight: _Message
-
-
-def schemas(variant: Variant) -> Schemas:
-    """The response messages `variant`'s sync client parses ([N] knows more enum values and rule fields)."""
-    return _N_SCHEMAS if variant is Variant.NORTHPOLESEC else _G_SCHEMAS
+def message_fields(message: Any) -> dict[str, Any]:
+    """The set fields of `message` by proto name: scalars and enum numbers as they are, lists as lists, messages
+    as dicts. Explicit-presence fields appear when present (even at their default), others when not default."""
+    out: dict[str, Any] = {}
+    for f, value in message.ListFields():
+        if f.message_type is not None:
+            out[f.name] = [message_fields(v) for v in value] if f.is_repeated else message_fields(value)
+        else:
+            out[f.name] = list(value) if f.is_repeated else value
+    return out
 
 
-def _build_schemas(northpolesec: bool) -> Schemas:
-    client_modes = {"UNKNOWN_CLIENT_MODE": 0, "MONITOR": 1, "LOCKDOWN": 2}
-    sync_types = {"SYNC_TYPE_UNSPECIFIED": 0, "NORMAL": 1, "normal": 1, "CLEAN": 2, "clean": 2}
-    sync_types |= {"CLEAN_ALL": 3, "clean_all": 3}
-    policies = {"POLICY_UNKNOWN": 0, "ALLOWLIST": 1, "ALLOWLIST_COMPILER": 2, "BLOCKLIST": 3}
-    policies |= {"SILENT_BLOCKLIST": 4, "REMOVE": 5, "WHITELIST": 1, "WHITELIST_COMPILER": 2, "BLACKLIST": 3}
-    policies |= {"SILENT_BLACKLIST": 4}
-    if northpolesec:  # §9.1
-        client_modes |= {"STANDALONE": 3}
-        sync_types |= {"CLEAN_STANDALONE": 4, "CLEAN_RULES": 5, "CLEAN_FILE_ACCESS_RULES": 6}
-        policies |= {"CEL": 6, "SILENT_GUI_BLOCKLIST": 8, "SILENT_TTY_BLOCKLIST": 9}
-    rule_types = {"RULETYPE_UNKNOWN": 0, "BINARY": 1, "CERTIFICATE": 2, "TEAMID": 3, "SIGNINGID": 4, "CDHASH": 5}
-    file_access = {"FILE_ACCESS_ACTION_UNSPECIFIED": 0, "NONE": 1, "None": 1, "AUDIT_ONLY": 2, "AuditOnly": 2}
-    file_access |= {"DISABLE": 3, "Disable": 3}
-
-    def b(name: str, json_name: str = "") -> _Field:
-        return _Field(name, "bool", json_name, optional=True)
-
-    preflight = _Message(
-        "PreflightResponse",
-        [
-            _Field("client_mode", "enum", enum=client_modes),
-            _Field("sync_type", "enum", optional=True, enum=sync_types),
-            _Field("batch_size", "uint32"),
-            b("enable_bundles"),
-            b("enable_transitive_rules"),
-            b("enable_all_event_upload"),
-            b("disable_unknown_event_upload"),
-            _Field("full_sync_interval_seconds", "uint32", "full_sync_interval"),
-            _Field("push_notification_full_sync_interval_seconds", "uint32", "push_notification_full_sync_interval"),
-            _Field(
-                "push_notification_global_rule_sync_deadline_seconds",
-                "uint32",
-                "push_notification_global_rule_sync_deadline",
-            ),
-            _Field("allowed_path_regex", "string", optional=True),
-            _Field("blocked_path_regex", "string", optional=True),
-            b("block_usb_mount"),
-            _Field("remount_usb_mode", "string", repeated=True),
-            _Field("override_file_access_action", "enum", optional=True, enum=file_access),
-            b("deprecated_enabled_transitive_whitelisting", "enabled_transitive_whitelisting"),
-            b("deprecated_transitive_whitelisting_enabled", "transitive_whitelisting_enabled"),
-            b("deprecated_bundles_enabled", "bundles_enabled"),
-            _Field("deprecated_fcm_full_sync_interval_seconds", "uint32", "fcm_full_sync_interval", optional=True),
-            _Field(
-                "deprecated_fcm_global_rule_sync_deadline_seconds",
-                "uint32",
-                "fcm_global_rule_sync_deadline",
-                optional=True,
-            ),
-            _Field("deprecated_whitelist_regex", "string", "whitelist_regex", optional=True),
-            _Field("deprecated_blacklist_regex", "string", "blacklist_regex", optional=True),
-            b("deprecated_clean_sync", "clean_sync"),
-            # Push (addendum §1.1), read by santacore.sync.push.settings.
-            _Field("push_server", "string"),
-            _Field("push_token", "string"),
-            _Field("push_key", "string"),
-            _Field("push_deviceid", "string"),
-            _Field("push_tags", "string", repeated=True),
-            _Field("push_issuer_token", "string"),
-        ],
-    )
-    rule_fields = [
-        _Field("identifier", "string"),
-        _Field("policy", "enum", enum=policies),
-        _Field("rule_type", "enum", enum=rule_types),
-        _Field("custom_msg", "string"),
-        _Field("custom_url", "string"),
-        _Field("file_bundle_hash", "string"),
-        _Field("file_bundle_binary_count", "uint32"),
-        _Field("deprecated_sha256", "string", "sha256"),
-    ]
-    if northpolesec:
-        rule_fields += [
-            _Field("notification_app_name", "string"),
-            _Field("cel_expr", "string"),
-            _Field("event_detail_button_label", "string"),
-        ]
-    rule = _Message("Rule", rule_fields)
-    return Schemas(
-        preflight=preflight,
-        eventupload=_Message("EventUploadResponse", [_Field("event_upload_bundle_binaries", "string", repeated=True)]),
-        ruledownload=_Message(
-            "RuleDownloadResponse",
-            [_Field("rules", "message", repeated=True, message=rule), _Field("cursor", "string")],
-        ),
-        postflight=_Message("PostflightResponse", []),
-    )
-
-
-_G_SCHEMAS: Final = _build_schemas(northpolesec=False)
-_N_SCHEMAS: Final = _build_schemas(northpolesec=True)
+def protobuf_document(
+    body: bytes, stage: str, message_class: type[Any], variant: Variant = DEFAULT_VARIANT
+) -> dict[str, Any]:
+    """`message_fields(parse_message(...))`."""
+    return message_fields(parse_message(body, stage, message_class, variant))

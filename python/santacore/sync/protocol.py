@@ -44,6 +44,7 @@ __all__ = [
     "PREFLIGHT",
     "RULEDOWNLOAD",
     "SyncType",
+    "WireSyncType",
     "eventupload_request",
     "postflight_request",
     "preflight_request",
@@ -83,6 +84,23 @@ class SyncType(IntEnum):
         return int(self) + 1
 
 
+class WireSyncType(IntEnum):
+    """`santa.sync.v1.SyncType` as it is on the wire (addendum §5; lower-case aliases of 1–3 omitted)."""
+
+    SYNC_TYPE_UNSPECIFIED = 0
+    NORMAL = 1
+    CLEAN = 2
+    CLEAN_ALL = 3
+    CLEAN_STANDALONE = 4
+    CLEAN_RULES = 5
+    CLEAN_FILE_ACCESS_RULES = 6
+
+    @property
+    def treated_as_normal(self) -> bool:
+        """4–6 exist in [N]'s proto but its v1 client has no case for them: they fall to NORMAL (addendum §5)."""
+        return self >= WireSyncType.CLEAN_STANDALONE
+
+
 # ---------------------------------------------------------------------------------------------
 # Requests
 
@@ -111,9 +129,10 @@ def preflight_request(
     push_notification_sync: bool = False,
     sip_status: int = 0,
     primary_user_groups: Sequence[str] = (),
+    rules_hash: str | None = None,
 ) -> dict[str, Any]:
-    """The preflight body (§3.1), keys in field order. The last three arguments are [N]-only fields 19–21;
-    [N]'s `rulesHash` (22) is never sent (not reproducible)."""
+    """The preflight body (§3.1), keys in field order. The last four arguments are [N]-only fields 19–22
+    (`rules_hash`: `RuleStore.rules_hash()` taken before upload and download, addendum §4)."""
     version = default_santa_version() if santa_version is None else santa_version
     serial = facts.serial_number if facts.serial_number is not None else machine_id
     modes: tuple[ClientMode, ...] = (ClientMode.MONITOR, ClientMode.LOCKDOWN)
@@ -169,6 +188,7 @@ def preflight_request(
             ("push_notification_sync", push_notification_sync),
             ("sipStatus", _u32(sip_status)),  # no json_name: lowerCamelCase (§3.1 #20)
             ("primary_user_groups", list(primary_user_groups)),
+            ("rulesHash", rules_hash),  # no json_name: lowerCamelCase (addendum §4)
         ]
     return _protobuf(pairs)
 
@@ -196,9 +216,11 @@ def postflight_request(
     sync_type: SyncType = SyncType.NORMAL,
     variant: Variant = DEFAULT_VARIANT,
     report_sync_type: bool | None = None,
+    rules_hash: str | None = None,
 ) -> dict[str, Any]:
     """The postflight body (§3.4). `sync_type` is the type performed; it is sent as `syncType` by [N] (and by
-    any variant with `report_sync_type=True`; Zentral reads only that key, §9.4). [N]'s `rulesHash` is never sent."""
+    any variant with `report_sync_type=True`; Zentral reads only that key, §9.4). `rules_hash` ([N] only, field 5):
+    the rules hash after the download (addendum §4)."""
     report = variant is Variant.NORTHPOLESEC if report_sync_type is None else report_sync_type
     if variant is Variant.GOOGLE_JSON:
         body: dict[str, Any] = {"rules_received": rules_received, "rules_processed": rules_processed}
@@ -215,5 +237,6 @@ def postflight_request(
             ("rules_processed", processed),
             ("machine_id", machine_id),
             ("syncType", sync_type.wire if report else None),  # enum NORMAL (1) is non-zero: printed
+            ("rulesHash", rules_hash if variant is Variant.NORTHPOLESEC else None),
         ]
     )

@@ -175,7 +175,7 @@ def request_headers(
     user_agent: str,
     extra: tuple[Header, ...],
     *,
-    content_type: bool,
+    content_type: bool | str,
     encoding: str | None,
     token: Header | None,
 ) -> list[Header]:
@@ -189,8 +189,8 @@ def request_headers(
     for name, value in extra:
         put(name, value)
     put(b"Accept-Encoding", b"gzip, deflate")  # what santacore.sync.response decodes; not overridable
-    if content_type:
-        put(b"Content-Type", b"application/json")
+    if content_type:  # True: JSON; a string: that type (application/x-protobuf, addendum §3)
+        put(b"Content-Type", (content_type if isinstance(content_type, str) else "application/json").encode("ascii"))
     if encoding:
         put(b"Content-Encoding", encoding.encode("ascii"))
     if token is not None:

@@ -42,7 +42,7 @@ from santacore.santad.decisions import ClientMode
 from santacore.santad.events import DEFAULT_VARIANT, Variant
 from santacore.santad.rules import Rule, RuleError
 from santacore.sync.legacy_json import legacy_document, ns_bool, ns_string, ns_uint
-from santacore.sync.pbjson import protobuf_document, schemas
+from santacore.sync.pbjson import protobuf_document
 from santacore.sync.protocol import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FULL_SYNC_INTERVAL,
@@ -319,24 +319,46 @@ def _first_not_none(*values: Any) -> Any:
 # Response parsers
 
 
-def parse_preflight_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> PreflightResponse:
+def _document(body: bytes, stage: str, message: type[Any], variant: Variant, binary: bool) -> dict[str, Any]:
+    """The set fields of a protobuf-JSON or (`binary`, SyncEnableProtoTransfer) binary protobuf response."""
+    if binary:
+        from santacore.sync.binary import decode_response
+
+        return decode_response(body, stage, message, variant)
+    return protobuf_document(body, stage, message, variant)
+
+
+def _pb() -> Any:
+    """The generated santa.sync.v1 module, loaded (with protobuf) when a response is first parsed."""
+    from santacore.syncv1 import santa_sync_v1_pb2
+
+    return santa_sync_v1_pb2
+
+
+def parse_preflight_response(
+    body: bytes, variant: Variant = DEFAULT_VARIANT, *, binary: bool = False
+) -> PreflightResponse:
     """The preflight answer (§3.1, §1.2, §2.3, §9.3); SyncError(stage="preflight") when Santa would fail."""
     if variant is Variant.GOOGLE_JSON:
         return _preflight_from_legacy(legacy_document(body))
-    return _preflight_from_protobuf(protobuf_document(body, PREFLIGHT, schemas(variant).preflight), variant)
+    return _preflight_from_protobuf(_document(body, PREFLIGHT, _pb().PreflightResponse, variant, binary), variant)
 
 
-def parse_eventupload_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> EventUploadResponse:
+def parse_eventupload_response(
+    body: bytes, variant: Variant = DEFAULT_VARIANT, *, binary: bool = False
+) -> EventUploadResponse:
     """The eventupload answer (§3.2, §4.5). Moroz's `{"Err": null}` and Zentral's `{}` are empty answers (§9.2,
     §9.4)."""
     if variant is Variant.GOOGLE_JSON:
         wanted = legacy_document(body).get("event_upload_bundle_binaries")
         return EventUploadResponse(tuple(h for h in wanted if isinstance(h, str)) if isinstance(wanted, list) else ())
-    p = protobuf_document(body, EVENTUPLOAD, schemas(variant).eventupload)
+    p = _document(body, EVENTUPLOAD, _pb().EventUploadResponse, variant, binary)
     return EventUploadResponse(tuple(p.get("event_upload_bundle_binaries", ())))
 
 
-def parse_ruledownload_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> RuleDownloadResponse:
+def parse_ruledownload_response(
+    body: bytes, variant: Variant = DEFAULT_VARIANT, *, binary: bool = False
+) -> RuleDownloadResponse:
     """One ruledownload page (§3.3, §9.3 items 6–7): invalid rules (empty identifier — Moroz's legacy `sha256`
     rules, §3.3 —, unknown policy or type, bad identifier) are skipped and counted. `{"rules": null}` and a missing,
     `null` or `""` cursor (Moroz: one page, no cursor, §9.2) end the download. [G-JSON] fails the stage unless
@@ -347,16 +369,18 @@ def parse_ruledownload_response(body: bytes, variant: Variant = DEFAULT_VARIANT)
         if not isinstance(entries, list):
             raise SyncError("ruledownload response has no rules array", stage=RULEDOWNLOAD)
         return _rules_page(entries, ns_string(d.get("cursor")))
-    p = protobuf_document(body, RULEDOWNLOAD, schemas(variant).ruledownload)
+    p = _document(body, RULEDOWNLOAD, _pb().RuleDownloadResponse, variant, binary)
     return _rules_page([_rule_dict(r) for r in p.get("rules", ())], p.get("cursor") or None)
 
 
-def parse_postflight_response(body: bytes, variant: Variant = DEFAULT_VARIANT) -> PostflightResponse:
+def parse_postflight_response(
+    body: bytes, variant: Variant = DEFAULT_VARIANT, *, binary: bool = False
+) -> PostflightResponse:
     """The postflight answer, which Santa ignores (§3.4; Moroz sends `{"NoOp": {}}`): never raises."""
     if variant is Variant.GOOGLE_JSON:
         return PostflightResponse()
     try:
-        protobuf_document(body, POSTFLIGHT, schemas(variant).postflight)
+        _document(body, POSTFLIGHT, _pb().PostflightResponse, variant, binary)
     except SyncError as e:
         return PostflightResponse(error=str(e))
     return PostflightResponse()

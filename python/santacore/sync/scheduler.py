@@ -399,10 +399,10 @@ class SyncDaemon:
         with self._context() as ctx:
             return uploads.upload_bundle_event(ctx, flagged, bundle_hash, self.backoff, batch_size=self.batch_size)
 
-    def note_preflight(self, reply: bytes) -> None:
+    def note_preflight(self, reply: bytes, *, binary: bool = False) -> None:
         """Keep the `batch_size` of a preflight answer (Santa's in-memory value, for §4.5's SendEvents batches)."""
         try:
-            parsed = responses.parse_preflight_response(reply, self.variant)
+            parsed = responses.parse_preflight_response(reply, self.variant, binary=binary)
         except SyncError:
             return  # the preflight stage reports it
         self.batch_size = parsed.batch_size or self.batch_size

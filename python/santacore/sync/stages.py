@@ -26,12 +26,13 @@ from typing import Any
 from santacore.config.settings import Config
 from santacore.errors import SyncError
 from santacore.santad.event_store import EventRow
-from santacore.santad.events import EventDecodeError, StoredEvent
+from santacore.santad.events import EventDecodeError, StoredEvent, Variant
 from santacore.santad.rule_store import Cleanup
 from santacore.santad.rules import Rule
 from santacore.sync import protocol, responses
+from santacore.sync.binary import JSON_TYPE, PROTOBUF_TYPE, encode_request
 from santacore.sync.context import SyncContext
-from santacore.sync.protocol import SyncType
+from santacore.sync.protocol import SyncType, WireSyncType
 from santacore.sync.responses import PreflightResponse
 from santacore.sync.settings import DEFAULT_MAX_RULE_BYTES, DEFAULT_MAX_RULE_PAGES, DEFAULT_MAX_RULES
 from santacore.sync.state import SERVER_SWITCHES, SyncState, effective_config, load_state, save_state
@@ -90,14 +91,19 @@ class NotApplied:
 
 
 def post(ctx: SyncContext, stage: str, body: dict[str, object]) -> bytes:
-    """Send one stage body in the context's wire variant; the raw answer (SyncError when it fails). Within a
-    full sync, every attempt ends at the sync's budget (`ctx.deadline`)."""
-    data = encode_json(body, ctx.variant)
+    """Send one stage body in the context's wire variant — protobuf-JSON, or binary protobuf when
+    `ctx.proto_transfer` (SyncEnableProtoTransfer, addendum §3) —; the raw answer (SyncError when it fails). Within
+    a full sync, every attempt ends at the sync's budget (`ctx.deadline`)."""
+    if ctx.proto_transfer:
+        data, kind = encode_request(stage, body), PROTOBUF_TYPE
+    else:
+        data, kind = encode_json(body, ctx.variant), JSON_TYPE
+    extra: dict[str, Any] = {} if kind == JSON_TYPE else {"content_type": kind}  # a JSON post keeps its old call
     if ctx.deadline is None:
-        return ctx.transport.post(stage, data)
+        return ctx.transport.post(stage, data, **extra)
     if time.monotonic() >= ctx.deadline:
         raise SyncError("not sent: the sync's time budget (SyncTimeBudget) is spent", stage=stage)
-    return ctx.transport.post(stage, data, deadline=ctx.deadline)
+    return ctx.transport.post(stage, data, deadline=ctx.deadline, **extra)
 
 
 def _say(ctx: SyncContext, result: SyncResult, line: str) -> None:
@@ -147,13 +153,16 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             requested_sync_type=state.sync_type_required,
             primary_user=ctx.config.configured_machine_owner() or "",
             variant=ctx.variant,
+            rules_hash=_rules_hash(ctx),  # before upload and download (addendum §4)
         )
-        preflight = responses.parse_preflight_response(post(ctx, protocol.PREFLIGHT, body), ctx.variant)
+        preflight = responses.parse_preflight_response(
+            post(ctx, protocol.PREFLIGHT, body), ctx.variant, binary=ctx.proto_transfer
+        )
     except SyncError as e:
         return _fail(ctx, result, SyncStatus.PREFLIGHT_FAILED, "preflight", f"Preflight failed: {e}", e)
     performed = responses.performed_sync_type(state.sync_type_required, preflight)
     result.performed = performed
-    _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync)")
+    _say(ctx, result, f"Preflight complete ({performed.name.lower()} sync{_sync_type_note(preflight)})")
 
     # 2. eventupload (never fails the sync, §1.1 step 3)
     _upload_events(ctx, result, preflight.batch_size or protocol.DEFAULT_BATCH_SIZE, performed, config)
@@ -211,14 +220,33 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             variant=ctx.variant,
             # A clean sync is reported as [N] does, so servers that wait for it (Zentral, §9.4) see it done.
             report_sync_type=True if performed is not SyncType.NORMAL else None,
+            rules_hash=_rules_hash(ctx),  # after the download (addendum §4)
         )
-        responses.parse_postflight_response(post(ctx, protocol.POSTFLIGHT, body), ctx.variant)
+        responses.parse_postflight_response(
+            post(ctx, protocol.POSTFLIGHT, body), ctx.variant, binary=ctx.proto_transfer
+        )
     except SyncError as e:
         _say(ctx, result, f"Postflight failed (ignored, as Santa ignores it): {e}")
     save_state(state_path, _apply_preflight(state, preflight, performed, ctx.clock()))
     result.events_left = ctx.events.count()
     _say(ctx, result, "Sync complete")
     return result
+
+
+def _rules_hash(ctx: SyncContext) -> str | None:
+    """[N]'s `rulesHash` of rules.db now (addendum §4); None for the google variants, which have no such field."""
+    if ctx.variant is not Variant.NORTHPOLESEC:
+        return None
+    hasher = getattr(ctx.rules, "rules_hash", None)
+    return hasher() if hasher is not None else None
+
+
+def _sync_type_note(preflight: PreflightResponse) -> str:
+    """Why a server's CLEAN_STANDALONE / CLEAN_RULES / CLEAN_FILE_ACCESS_RULES led to a normal sync (addendum §5)."""
+    number = preflight.sync_type
+    if number is None or not 0 <= number <= max(WireSyncType) or not WireSyncType(number).treated_as_normal:
+        return ""
+    return f": the server sent {WireSyncType(number).name}, which Santa's v1 client treats as NORMAL"
 
 
 def _rules_db_is_new(ctx: SyncContext, state: SyncState) -> bool:
@@ -270,7 +298,9 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
         try:
             body = protocol.eventupload_request(events, ctx.machine_id, ctx.variant)
             # The bundle-binaries request is parsed but ignored during a full sync (§4.5 step 5).
-            responses.parse_eventupload_response(post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
+            responses.parse_eventupload_response(
+                post(ctx, protocol.EVENTUPLOAD, body), ctx.variant, binary=ctx.proto_transfer
+            )
         except SyncError as e:
             _say(ctx, result, f"Event upload failed, {ctx.events.count()} events kept for the next sync: {e}")
             return
@@ -305,7 +335,7 @@ def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterab
                 f"the rule download passed {max_bytes} bytes (RuleDownloadMaxBytes) at page {number}; nothing applied",
                 stage=protocol.RULEDOWNLOAD,
             )
-        page = responses.parse_ruledownload_response(raw, ctx.variant)
+        page = responses.parse_ruledownload_response(raw, ctx.variant, binary=ctx.proto_transfer)
         if result.rules_received + page.received > max_rules:
             raise SyncError(
                 f"the server sent more than {max_rules} rules (RuleDownloadMaxRules) by page {number}; nothing applied",

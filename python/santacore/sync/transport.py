@@ -245,10 +245,13 @@ class Transport:
         check_stage(stage)
         return f"{self._base.text}{stage}/{self.machine_id}"
 
-    def post(self, stage: str, body: bytes, *, deadline: float | None = None) -> bytes:
+    def post(
+        self, stage: str, body: bytes, *, deadline: float | None = None, content_type: str = "application/json"
+    ) -> bytes:
         """POST `body` to `stage` with Santa's headers, compression and retries; the raw
         (decoded, size-limited) response body of the HTTP 200. `deadline` (a `time.monotonic()` value, e.g. the
-        end of the sync's budget) cuts every attempt short at it and ends the retries."""
+        end of the sync's budget) cuts every attempt short at it and ends the retries. `content_type`:
+        application/x-protobuf for a binary body (SyncEnableProtoTransfer)."""
         if self._closed:
             raise SyncError("the transport has been closed", stage=stage)
         url = self.url(stage)
@@ -270,7 +273,7 @@ class Transport:
             wait_first = True
             _log.debug("%s: performing request, attempt %d (of %d maximum)", stage, attempt, policy.attempts)
             sent_token = self._xsrf.header
-            headers = self._headers(content_type=True, encoding=encoding, token=sent_token)
+            headers = self._headers(content_type=content_type, encoding=encoding, token=sent_token)
             try:
                 reply = self._perform(
                     url, content, headers, self.settings.timeout, with_body=True, sent=raw, limit=deadline
@@ -342,7 +345,7 @@ class Transport:
     def _say_attempt(self, stage: str, attempt: int, failure: str, then: str) -> None:
         self.log(f"{stage}: attempt {attempt} of {self.settings.retry.attempts} failed: {failure}; {then}")
 
-    def _headers(self, *, content_type: bool, encoding: str | None, token: Header | None) -> list[Header]:
+    def _headers(self, *, content_type: bool | str, encoding: str | None, token: Header | None) -> list[Header]:
         return request_headers(
             self.settings.user_agent, self._extra_headers, content_type=content_type, encoding=encoding, token=token
         )

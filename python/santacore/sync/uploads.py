@@ -84,7 +84,9 @@ def store_new_events(store: EventStore, events: Iterable[StoredEvent]) -> list[S
 def _send_batch(ctx: SyncContext, events: list[StoredEvent]) -> responses.EventUploadResponse:
     """One eventupload request outside a full sync; SyncError when it fails or its answer cannot be parsed."""
     body = protocol.eventupload_request(events, ctx.machine_id, ctx.variant)
-    return responses.parse_eventupload_response(post(ctx, protocol.EVENTUPLOAD, body), ctx.variant)
+    return responses.parse_eventupload_response(
+        post(ctx, protocol.EVENTUPLOAD, body), ctx.variant, binary=ctx.proto_transfer
+    )
 
 
 def upload_event_now(ctx: SyncContext, event: StoredEvent, backoff: UploadBackoff) -> str:

@@ -50,7 +50,10 @@ class Quirks:
     # Keys a postflight must carry (with CLEAN/CLEAN_ALL) to confirm a clean sync; () = any postflight does.
     postflight_sync_type_keys: tuple[str, ...] = ()
     bundle_requests: Literal["never", "enabled", "always"] = "enabled"  # ask for bundle binaries when...
-    zentral_checks: bool = False  # Zentral's 500s: no santa_version, non-numeric os_version, ... (§9.4)
+    zentral_checks: bool = False
+    # Binary protobuf bodies (SyncEnableProtoTransfer, addendum §3) accepted and answered in kind; Moroz (Go
+    # encoding/json) and Zentral (Django JSON views) read JSON only and get a 415 for them.
+    proto_transfer: bool = True  # Zentral's 500s: no santa_version, non-numeric os_version, ... (§9.4)
 
     @classmethod
     def for_profile(cls, profile: str) -> Quirks:
@@ -73,6 +76,7 @@ class Quirks:
                 honour_clean_request=False,
                 default_clean_sync=True,
                 bundle_requests="never",
+                proto_transfer=False,
             )
         if profile == "zentral":
             return cls(
@@ -90,6 +94,7 @@ class Quirks:
                 postflight_sync_type_keys=("syncType",),
                 bundle_requests="always",
                 zentral_checks=True,
+                proto_transfer=False,
             )
         raise ValueError(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
 

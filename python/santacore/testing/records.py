@@ -25,6 +25,7 @@ class RecordedRequest:
     answer: Any = None  # the JSON value the stage answered (before any body fault)
     error: str | None = None
     fault: str | None = None
+    wire_format: str = "json"  # "protobuf" for an application/x-protobuf body (SyncEnableProtoTransfer)
     received_at: float = field(default_factory=time.time)
 
     def header(self, name: str) -> str | None:

@@ -17,15 +17,21 @@ from typing import Any
 
 from santacore.testing.faults import POST_FAULTS, PRE_FAULTS, Fault, FaultList
 from santacore.testing.profiles import STAGES, XSRF_NAME_HEADER, XSRF_STAGE, XSRF_TOKEN_HEADER, Quirks
+from santacore.testing.proto import PROTOBUF_TYPE, binary_reply, binary_request, is_protobuf, json_request_error
 from santacore.testing.records import Answer, RecordedRequest, Reply, request_summary
 from santacore.testing.replies import error_reply, method_not_allowed, not_found, render
-from santacore.testing.schemas import GO_SCHEMAS, PROTO_SCHEMAS, go_error, proto_error, reject_constant
+from santacore.testing.schemas import GO_SCHEMAS, go_error, reject_constant
 from santacore.testing.server_state import ServerState
 from santacore.testing.settings import ServerSettings
 from santacore.testing.stages import Stages
 from santacore.testing.wire import BodyTooLarge, inflate
 
 __all__ = ["Responder", "machine_key"]
+
+
+def _binary(body: bytes) -> bool:
+    """Whether a body that is not JSON looks like binary data (control bytes other than whitespace)."""
+    return any(b < 0x20 and b not in (0x09, 0x0A, 0x0D) for b in body[:64])
 
 
 def machine_key(machine_id: str, quirks: Quirks) -> str:
@@ -112,6 +118,10 @@ class Responder:
                 self.stopping.wait(fault.delay)
             reply = self._dispatch(rec)
             rec.answer = reply.obj
+            if rec.wire_format == "protobuf" and reply.status == 200 and reply.body is None and rec.stage in STAGES:
+                # Answered in the request's format (addendum §3: Santa parses the answer as it sent the request).
+                body = binary_reply(rec.stage, reply.obj)
+                reply = Reply(200, reply.obj, body=body, content_type=PROTOBUF_TYPE, headers=reply.headers)
             if reply.status == 200 and (fault := self.faults.take(rec.stage, rec.machine_id, POST_FAULTS)):
                 rec.fault = f"{rec.fault}+{fault.kind}" if rec.fault else fault.kind
                 return Answer(reply, fault)
@@ -210,13 +220,14 @@ class Responder:
         encoding = (rec.header("Content-Encoding") or "").strip().lower()
         limit = self.max_body_size * 8
         raw = rec.raw_body
+        protobuf = is_protobuf(rec.header("Content-Type"))
+        if protobuf and not self.quirks.proto_transfer:
+            return self.error(415, "this server takes JSON bodies only: turn SyncEnableProtoTransfer off")
         try:
             if mode == "zlib":  # Moroz: zlib.NewReader(r.Body) whatever the headers say (§9.2)
                 body = inflate(raw, 15, limit, strict=False)
             elif mode == "zentral":  # §9.4
                 body = inflate(raw, 15, limit) if encoding in ("deflate", "zlib") else raw
-            elif "protobuf" in (rec.header("Content-Type") or ""):
-                return self.error(415, "binary protobuf (SyncEnableProtoTransfer) is not supported")
             elif encoding in ("", "identity"):
                 body = raw
             elif encoding == "deflate":  # §2.2: a zlib (RFC 1950) stream, not raw deflate
@@ -232,6 +243,12 @@ class Responder:
                 return self.error(500, "zlib: invalid header")  # Go's compress/zlib wording
             return self.error(400 if mode == "http" else 500, f"zlib: {exc}")
         rec.body = body
+        if protobuf:
+            rec.wire_format = "protobuf"
+            try:
+                return binary_request(rec.stage or "", body)
+            except ValueError as exc:
+                return self.error(400, f"{exc} (Content-Type says {PROTOBUF_TYPE})")
         try:
             text = body.decode("utf-8")
             if mode == "zlib":  # json.NewDecoder(zr).Decode: the first JSON value; empty → EOF
@@ -244,11 +261,12 @@ class Responder:
                 return {}  # protobuf: an empty body is all defaults
             return json.loads(text, parse_constant=reject_constant)
         except ValueError as exc:
-            return self.error(500 if mode == "zlib" else 400, f"invalid JSON: {exc}")
+            hint = f" (a binary protobuf body needs Content-Type: {PROTOBUF_TYPE})" if _binary(body) else ""
+            return self.error(500 if mode == "zlib" else 400, f"invalid JSON: {exc}{hint}")
 
     def _validate(self, stage: str, data: Any) -> Reply | None:
         q = self.quirks
-        if q.validation == "proto" and (problem := proto_error(PROTO_SCHEMAS[stage], data, "")):
+        if q.validation == "proto" and (problem := json_request_error(stage, data)):
             return self.error(400, problem)
         if q.validation == "go" and stage in GO_SCHEMAS and (problem := go_error(GO_SCHEMAS[stage], data, "", "")):
             return self.error(500, problem)

@@ -1,80 +1,15 @@
-"""Request-body validation of the testing sync server (§2.3, §3, §4.1, §4.3, §9.2).
-
-Protobuf-JSON parse rules (§2.3), and Go encoding/json decoding into Moroz's structs (§9.2)."""
+"""Request-body validation of the testing sync server for Moroz's profile: Go encoding/json decoding into Moroz's
+structs (§9.2). Protobuf-JSON requests are checked against the generated classes (`santacore.testing.proto`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any, Final
 
-_S, _U32, _I32, _F64, _BOOL, _ENUM = "str", "u32", "i32", "f64", "bool", "enum"
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _msg(spec: Mapping[str, Any], **aliases: str) -> tuple[str, dict[str, Any]]:
-    """A protobuf message schema: both the snake_case key and its lowerCamelCase form are accepted."""
-    schema: dict[str, Any] = {}
-    for key, kind in spec.items():
-        schema[key] = schema[_camel(key)] = kind
-    for alias, target in aliases.items():
-        schema[alias] = spec[target]
-    return ("msg", schema)
+_S, _BOOL = "str", "bool"
 
 
 _COUNTS: Final = ("binary", "certificate", "compiler", "transitive", "teamid", "signingid", "cdhash")
-_CERT: Final = _msg({"sha256": _S, "cn": _S, "org": _S, "ou": _S, "valid_from": _U32, "valid_until": _U32})
-_EVENT_STRINGS: Final = (
-    "file_sha256 file_path file_name executing_user file_bundle_id file_bundle_path file_bundle_executable_rel_path"
-    " file_bundle_name file_bundle_version file_bundle_version_string file_bundle_hash parent_name team_id"
-    " signing_id cdhash quarantine_data_url quarantine_referer_url quarantine_agent_bundle_id"
-).split()
-_EVENT: Final = _msg(
-    {
-        **dict.fromkeys(_EVENT_STRINGS, _S),
-        "execution_time": _F64,
-        "logged_in_users": ("list", _S),
-        "current_sessions": ("list", _S),
-        "decision": _ENUM,
-        "file_bundle_hash_millis": _U32,
-        "file_bundle_binary_count": _U32,
-        "pid": _I32,
-        "ppid": _I32,
-        "quarantine_timestamp": _U32,
-        "signing_chain": ("list", _CERT),
-        "cs_flags": _U32,  # [N] 30
-        "signing_status": _ENUM,  # [N] 31
-        "static_rule": _BOOL,  # [N] 34
-    }
-)
-PROTO_SCHEMAS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
-    "preflight": _msg(
-        {
-            **dict.fromkeys(
-                "serial_num hostname os_version os_build model_identifier santa_version primary_user"
-                " push_notification_token machine_id rules_hash".split(),
-                _S,
-            ),
-            "client_mode": _ENUM,
-            "request_clean_sync": _BOOL,
-            **{f"{kind}_rule_count": _U32 for kind in _COUNTS},
-            "push_notification_sync": _BOOL,
-            "sip_status": _U32,
-            "primary_user_groups": ("list", _S),
-        },
-        serial_number="serial_num",
-    ),
-    "eventupload": _msg({"events": ("list", _EVENT), "machine_id": _S}),
-    "ruledownload": _msg({"cursor": _S, "machine_id": _S}),
-    "postflight": _msg(
-        {"rules_received": _U32, "rules_processed": _U32, "machine_id": _S, "sync_type": _ENUM, "rules_hash": _S}
-    ),
-}
-
 # Moroz: Go encoding/json into santa.PreflightPayload, EventUploadRequest, PostflightPayload (§9.2).
 _GO_SIGNING: Final = (
     "SigningEntry",
@@ -129,69 +64,6 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
-
-
-def _proto_int(value: Any, low: int, high: int) -> bool:
-    """protobuf-JSON integers: a number, a quoted number, or an integral float, in range (§2.3)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            try:
-                value = float(value)
-            except ValueError:
-                return False
-    if isinstance(value, float):
-        if not value.is_integer():
-            return False
-        value = int(value)
-    return isinstance(value, int) and low <= value <= high
-
-
-def proto_error(kind: Any, value: Any, where: str) -> str | None:
-    """Why protobuf's JSON parser (ignore_unknown_fields) would reject `value`, or None."""
-    if value is None:
-        return None  # null = absent
-    ok: bool
-    if isinstance(kind, tuple) and kind[0] == "list":
-        if not isinstance(value, list):
-            return f"{where}: expected a list, got {_json_kind(value)}"
-        for i, item in enumerate(value):
-            if item is None:
-                return f"{where}[{i}]: null in a repeated field"
-            if problem := proto_error(kind[1], item, f"{where}[{i}]"):
-                return problem
-        return None
-    if isinstance(kind, tuple):
-        if not isinstance(value, dict):
-            return f"{where or 'body'}: expected an object, got {_json_kind(value)}"
-        for key, item in value.items():
-            if key in kind[1] and (problem := proto_error(kind[1][key], item, f"{where}.{key}" if where else key)):
-                return problem
-        return None
-    if kind == _S:
-        ok = isinstance(value, str)
-    elif kind == _BOOL:
-        ok = isinstance(value, bool)  # §2.3: bools accept only true/false
-    elif kind == _U32:
-        ok = _proto_int(value, 0, 2**32 - 1)
-    elif kind == _I32 or kind == _ENUM:
-        ok = _proto_int(value, -(2**31), 2**31 - 1) or (kind == _ENUM and isinstance(value, str))
-    else:  # _F64
-        ok = (isinstance(value, int | float) and not isinstance(value, bool)) or (
-            isinstance(value, str) and _is_number(value)
-        )
-    return None if ok else f"{where}: invalid {kind} value {json.dumps(value)}"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def go_error(kind: Any, value: Any, where: str, struct: str) -> str | None:

@@ -53,7 +53,7 @@ def make_daemon(client: Client, **options: Any) -> SyncDaemon:
     return SyncDaemon(client.config, transport_factory=fast_transport, facts=FACTS, **options)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"

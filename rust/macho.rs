@@ -199,6 +199,18 @@ pub fn sniff(head: &[u8], file_size: u64, mut read_at: impl FnMut(u64, &mut [u8]
     out
 }
 
+/// The offsets past `head` whose `MACH_HEADER_SIZE` bytes `sniff` would read (fat slice
+/// headers beyond the first page). A stream that cannot seek back (an archive member coming
+/// out of its decompressor) captures them on its way past, then calls `sniff` with them.
+pub fn header_offsets_past_head(head: &[u8], file_size: u64) -> Vec<u64> {
+    let mut wanted = Vec::new();
+    sniff(head, file_size, |offset, _| {
+        wanted.push(offset);
+        false
+    });
+    wanted
+}
+
 /// Sniff a complete file held in memory.
 pub fn sniff_bytes(data: &[u8]) -> MachO {
     let head = &data[..data.len().min(HEAD_SIZE)];

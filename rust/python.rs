@@ -384,3 +384,118 @@ pub fn code_page_hashes<'py>(
     let pages = py.detach(|| crate::digest::code_page_hashes(&path, offset, length, page_size, kind))?;
     Ok(pages.iter().map(|p| pyo3::types::PyBytes::new(py, p)).collect())
 }
+
+/// One member of an archive's tree (`scan_archive`).
+#[pyclass(frozen, module = "santacore._core")]
+pub struct ArchiveEntry {
+    #[pyo3(get)]
+    path: String,
+    #[pyo3(get)]
+    kind: &'static str,
+    #[pyo3(get)]
+    size: u64,
+    #[pyo3(get)]
+    link_target: Option<String>,
+    #[pyo3(get)]
+    sha256: Option<String>,
+    #[pyo3(get)]
+    macho: Option<Py<MachOInfo>>,
+    #[pyo3(get)]
+    hash_micros: u64,
+    plist: Option<Vec<u8>>,
+}
+
+#[pymethods]
+impl ArchiveEntry {
+    /// The bytes of an Info.plist member (None for other members or one over the cap).
+    #[getter]
+    fn plist<'py>(&self, py: Python<'py>) -> Option<Bound<'py, pyo3::types::PyBytes>> {
+        self.plist.as_deref().map(|b| pyo3::types::PyBytes::new(py, b))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ArchiveEntry(path={:?}, kind={:?}, size={})",
+            self.path, self.kind, self.size
+        )
+    }
+}
+
+/// An archive read in place: its identity, its tree, or why it could not be read.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct ArchiveScan {
+    kind: String,
+    sha256: String,
+    size: u64,
+    entries: Vec<Py<ArchiveEntry>>,
+    error: Option<String>,
+}
+
+#[pymethods]
+impl ArchiveScan {
+    fn __repr__(&self) -> String {
+        format!(
+            "ArchiveScan(kind={:?}, size={}, entries={}, error={})",
+            self.kind,
+            self.size,
+            self.entries.len(),
+            py_opt(self.error.as_deref())
+        )
+    }
+}
+
+/// Read the archive at `path` in place (zip, tar[.gz|.bz2|.xz|.zst], xar .pkg), sniffing and
+/// hashing every member as a file on disk is. Caps of 0 keep the engine's defaults.
+#[pyfunction]
+#[pyo3(signature = (path, /, *, max_members = 0, max_declared_bytes = 0, max_expansion_ratio = 0, expansion_floor = 0))]
+pub fn scan_archive(
+    py: Python<'_>,
+    path: PathBuf,
+    max_members: u64,
+    max_declared_bytes: u64,
+    max_expansion_ratio: u64,
+    expansion_floor: u64,
+) -> PyResult<ArchiveScan> {
+    let mut caps = crate::archive::Caps::default();
+    let pick = |v: u64, d: u64| if v == 0 { d } else { v };
+    caps.max_members = pick(max_members, caps.max_members);
+    caps.max_declared_bytes = pick(max_declared_bytes, caps.max_declared_bytes);
+    caps.max_expansion_ratio = pick(max_expansion_ratio, caps.max_expansion_ratio);
+    caps.expansion_floor = pick(expansion_floor, caps.expansion_floor);
+    let scan = py
+        .detach(|| crate::archive::scan_archive(&path, caps))
+        .map_err(|source| CoreError::Io { path, source })?;
+    let entries = scan
+        .entries
+        .into_iter()
+        .map(|e| {
+            let macho = e.macho.map(|m| Py::new(py, MachOInfo::from(m))).transpose()?;
+            Py::new(
+                py,
+                ArchiveEntry {
+                    path: e.path,
+                    kind: e.kind.name(),
+                    size: e.size,
+                    link_target: e.link_target,
+                    sha256: e.sha256,
+                    macho,
+                    hash_micros: e.hash_micros,
+                    plist: e.plist,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(ArchiveScan {
+        kind: scan.kind,
+        sha256: scan.sha256,
+        size: scan.size,
+        entries,
+        error: scan.error,
+    })
+}
+
+/// The archive kind of a file starting with `head` (None if the engine does not read it).
+#[pyfunction]
+pub fn archive_kind(head: &[u8]) -> Option<&'static str> {
+    crate::archive::detect(head)
+}

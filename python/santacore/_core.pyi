@@ -202,3 +202,53 @@ def code_page_hashes(
     path: str | os.PathLike[str], /, offset: int, length: int, page_size: int, hash_type: int
 ) -> list[bytes]:
     """The hash of each `page_size` chunk of `[offset, offset + length)`; page_size 0 = one hash of it all."""
+
+class ArchiveEntry:
+    """One member of an archive's tree: its path ('/'-separated, relative), kind ("file",
+    "directory", "symlink", "other"), size, link target, and for a Mach-O its SHA-256 and headers."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def link_target(self) -> str | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def macho(self) -> MachOInfo | None: ...
+    @property
+    def hash_micros(self) -> int: ...
+    @property
+    def plist(self) -> bytes | None:
+        """The bytes of an Info.plist member (None for other members or one over the cap)."""
+
+class ArchiveScan:
+    """An archive read in place: its identity, its tree, or why it could not be read."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def entries(self) -> list[ArchiveEntry]: ...
+    @property
+    def error(self) -> str | None: ...
+
+def scan_archive(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    max_members: int = 0,
+    max_declared_bytes: int = 0,
+    max_expansion_ratio: int = 0,
+    expansion_floor: int = 0,
+) -> ArchiveScan:
+    """Read the archive at `path` in place, sniffing and hashing every member as a file on disk is."""
+
+def archive_kind(head: bytes, /) -> str | None:
+    """The archive kind of a file starting with `head` (None if the engine does not read it)."""

@@ -3,6 +3,7 @@
 //! touches PyO3, so `cargo test --no-default-features` needs no libpython.
 
 pub mod bundle;
+pub mod capture;
 pub mod digest;
 pub mod error;
 pub mod hash;
@@ -18,7 +19,8 @@ mod _core {
     #[pymodule_export]
     use crate::python::{
         arch_name, bundle_hash_from_hashes, code_page_hashes, digest, file_digests, hash_tree, sniff_macho,
-        sniff_macho_bytes, BinaryFile, FileDigests, MachOInfo, MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
+        sniff_macho_bytes, BinaryFile, FileDigests, MachOInfo, MachOSlice, MemberImage, MemberSink, Progress,
+        SkippedPath, TreeHash, TreeStats,
     };
 
     #[pymodule_init]

@@ -9,6 +9,8 @@ __all__ = [
     "FileDigests",
     "MachOInfo",
     "MachOSlice",
+    "MemberImage",
+    "MemberSink",
     "Progress",
     "SkippedPath",
     "TreeHash",
@@ -202,3 +204,36 @@ def code_page_hashes(
     path: str | os.PathLike[str], /, offset: int, length: int, page_size: int, hash_type: int
 ) -> list[bytes]:
     """The hash of each `page_size` chunk of `[offset, offset + length)`; page_size 0 = one hash of it all."""
+
+@final
+class MemberSink:
+    """Streams one archive member for its identity: `update` in order, then `finish`."""
+
+    def __init__(self, *, capture_limit: int = 67108864) -> None: ...
+    @property
+    def position(self) -> int: ...
+    def update(self, data: bytes, /) -> None: ...
+    def finish(self) -> MemberImage: ...
+
+@final
+class MemberImage:
+    """What a finished MemberSink kept: digests, header sniff, byte ranges, code-page hashes."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_macho(self) -> bool: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def sha1(self) -> str | None: ...
+    @property
+    def macho(self) -> MachOInfo: ...
+    @property
+    def captured_bytes(self) -> int: ...
+    @property
+    def ranges(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def page_hashes(self) -> list[tuple[int, int, int, int, list[bytes]]]: ...
+    @property
+    def unavailable(self) -> list[tuple[int, int, str]]: ...

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod bundle;
+pub mod capture;
 pub mod digest;
 pub mod error;
 pub mod hash;
@@ -20,7 +21,7 @@ mod _core {
     use crate::python::{
         arch_name, archive_kind, bundle_hash_from_hashes, code_page_hashes, digest, file_digests, hash_tree,
         scan_archive, sniff_macho, sniff_macho_bytes, ArchiveEntry, ArchiveScan, BinaryFile, FileDigests, MachOInfo,
-        MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
+        MachOSlice, MemberImage, MemberSink, Progress, SkippedPath, TreeHash, TreeStats,
     };
 
     #[pymodule_init]

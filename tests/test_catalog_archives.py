@@ -1,7 +1,8 @@
 """Bundles read out of archives equal the same bundles on disk: every corpus bundle is packed by
 the test as zip, tar.gz and .pkg (gzip cpio payload), and several as tar, tar.bz2, tar.xz, tar.zst
-and .pkg with a pbzx payload; the catalog's bundle hashes, binary counts, Info.plist values and
-Mach-O SHA-256s from the archive equal those `bundleinfo`'s code finds in the folder."""
+and .pkg with a pbzx payload; the catalog's bundle hashes, binary counts, Info.plist values,
+Mach-O SHA-256s and whole fileinfo identities from the archive equal those `bundleinfo`'s and
+`fileinfo`'s code finds in the folder."""
 
 from __future__ import annotations
 
@@ -61,6 +62,16 @@ def _check(src: Path, tmp: Path, formats: dict[str, Any]) -> None:
         assert _bundles(result, strip=strip) == _bundles(on_disk, under=src.name), name
         assert _binaries(result, strip=strip) == _binaries(on_disk, under=src.name), name
         assert result.kind == name.removesuffix("-pbzx")
+        assert _identities(result, strip=strip) == _identities(on_disk, under=src.name), name
+        assert all(b.fileinfo for b in result.binaries) and not result.warnings, name
+
+
+def _identities(result: ArtifactResult, under: str = "", strip: str = "") -> dict[str, dict[str, Any]]:
+    """Each Mach-O's fileinfo document but its paths (absolute on disk, member paths in archives)."""
+    return {
+        _path(b.path, under, strip): {k: v for k, v in b.fileinfo.items() if k not in ("path", "bundle_path")}
+        for b in result.binaries
+    }
 
 
 def _corpus_bundles(manifest: dict[str, Any]) -> list[str]:

@@ -9,6 +9,8 @@ __all__ = [
     "FileDigests",
     "MachOInfo",
     "MachOSlice",
+    "MemberImage",
+    "MemberSink",
     "Progress",
     "SkippedPath",
     "TreeHash",
@@ -222,6 +224,11 @@ class ArchiveEntry:
     @property
     def hash_micros(self) -> int: ...
     @property
+    def note(self) -> str | None: ...
+    @property
+    def image(self) -> MemberImage | None:
+        """What identity needs of a Mach-O member (`file_info_from_image`); None otherwise."""
+    @property
     def plist(self) -> bytes | None:
         """The bytes of an Info.plist member (None for other members or one over the cap)."""
 
@@ -252,3 +259,36 @@ def scan_archive(
 
 def archive_kind(head: bytes, /) -> str | None:
     """The archive kind of a file starting with `head` (None if the engine does not read it)."""
+
+@final
+class MemberSink:
+    """Streams one archive member for its identity: `update` in order, then `finish`."""
+
+    def __init__(self, *, capture_limit: int = 67108864) -> None: ...
+    @property
+    def position(self) -> int: ...
+    def update(self, data: bytes, /) -> None: ...
+    def finish(self) -> MemberImage: ...
+
+@final
+class MemberImage:
+    """What a finished MemberSink kept: digests, header sniff, byte ranges, code-page hashes."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_macho(self) -> bool: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def sha1(self) -> str | None: ...
+    @property
+    def macho(self) -> MachOInfo: ...
+    @property
+    def captured_bytes(self) -> int: ...
+    @property
+    def ranges(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def page_hashes(self) -> list[tuple[int, int, int, int, list[bytes]]]: ...
+    @property
+    def unavailable(self) -> list[tuple[int, int, str]]: ...

@@ -1,17 +1,15 @@
-//! One archive member streamed through the engine's Mach-O sniff and SHA-256, exactly as a
-//! file on disk is (`bundle::sniff_path` + `hash::hash_file`): Santa reads at most the first
-//! page to identify it, and only a Mach-O is hashed. A stream cannot seek back to a fat
-//! slice's header, so the offsets `macho::sniff` would read are captured on the way past.
+//! One archive member streamed through the engine's Mach-O sniff and hashing, as a file on
+//! disk is: Santa reads at most the first page to identify it, and only a Mach-O goes on.
+//! A Mach-O member goes through `capture::MemberSink` (SHA-256, SHA-1, `macho::sniff`, and
+//! the bounded byte ranges and code-page hashes `santacore.identity` needs to describe it),
+//! so the member is read once, whatever is asked of it later.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
-use crate::hash::{Hashers, CHUNK_SIZE};
-use crate::macho::{self, MachO, HEAD_SIZE, MACH_HEADER_SIZE};
-
-pub struct MachOMember {
-    pub sha256: String,
-    pub macho: MachO,
-}
+use crate::capture::{MemberImage, MemberSink};
+use crate::hash::CHUNK_SIZE;
+use crate::macho::{self, HEAD_SIZE, MACH_HEADER_SIZE};
 
 #[derive(Debug)]
 pub enum MemberError {
@@ -29,9 +27,13 @@ impl From<io::Error> for MemberError {
 }
 
 /// Reads the member's `size` bytes from `data` (a member that is not Mach-O is read only as
-/// far as its first page: the caller's reader skips the rest). Returns the SHA-256 and
-/// Mach-O headers of a Mach-O member, None for anything else.
-pub fn digest_member(data: &mut dyn Read, size: u64) -> Result<Option<MachOMember>, MemberError> {
+/// far as its first page: the caller's reader skips the rest). Returns the captured image of a
+/// Mach-O member (at most `capture_limit` bytes kept), None for anything else.
+pub fn digest_member(
+    data: &mut dyn Read,
+    size: u64,
+    capture_limit: u64,
+) -> Result<Option<Arc<MemberImage>>, MemberError> {
     let mut head = vec![0u8; (size.min(HEAD_SIZE as u64)) as usize];
     let got = super::read_up_to(data, &mut head)?;
     if got < head.len() {
@@ -40,52 +42,23 @@ pub fn digest_member(data: &mut dyn Read, size: u64) -> Result<Option<MachOMembe
     if size < MACH_HEADER_SIZE as u64 || !macho::has_macho_magic(&head) {
         return Ok(None);
     }
-    // (offset, bytes captured so far) of every slice header past the first page.
-    let mut wanted: Vec<(u64, Vec<u8>)> = macho::header_offsets_past_head(&head, size)
-        .into_iter()
-        .map(|o| (o, Vec::with_capacity(MACH_HEADER_SIZE)))
-        .collect();
-    let mut hashers = Hashers::new(false);
-    hashers.update(&head);
-    let mut pos = head.len() as u64;
+    let mut sink = MemberSink::new(capture_limit);
+    sink.update(&head);
     let mut buf = vec![0u8; CHUNK_SIZE];
     // One byte past the declared size tells a member longer than it says.
-    let mut rest = data.take(size - pos + 1);
+    let mut rest = data.take(size - head.len() as u64 + 1);
     loop {
-        let n = match rest.read(&mut buf) {
+        match rest.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => sink.update(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
-        };
-        let chunk = &buf[..n];
-        for (offset, bytes) in wanted.iter_mut() {
-            let at = *offset + bytes.len() as u64;
-            if bytes.len() < MACH_HEADER_SIZE && at >= pos && at < pos + n as u64 {
-                let from = (at - pos) as usize;
-                let take = (MACH_HEADER_SIZE - bytes.len()).min(n - from);
-                bytes.extend_from_slice(&chunk[from..from + take]);
-            }
         }
-        hashers.update(chunk);
-        pos += n as u64;
     }
-    if pos != size {
-        return Err(MemberError::Length { got: pos });
+    if sink.position() != size {
+        return Err(MemberError::Length { got: sink.position() });
     }
-    let macho = macho::sniff(&head, size, |offset, out| {
-        match wanted.iter().find(|(o, b)| *o == offset && b.len() >= out.len()) {
-            Some((_, b)) => {
-                out.copy_from_slice(&b[..out.len()]);
-                true
-            }
-            None => false,
-        }
-    });
-    Ok(Some(MachOMember {
-        sha256: hex::encode(hashers.finish().sha256),
-        macho,
-    }))
+    Ok(Some(Arc::new(sink.finish())))
 }
 
 #[cfg(test)]
@@ -137,11 +110,11 @@ mod tests {
         use sha2::{Digest, Sha256};
         for data in [thin(2, 4200), thin(6, 100), fat()] {
             for step in [7usize, 4096, 1 << 20] {
-                let m = digest_member(&mut Dribble(&data, step), data.len() as u64)
+                let m = digest_member(&mut Dribble(&data, step), data.len() as u64, 1 << 20)
                     .unwrap()
                     .unwrap();
                 assert_eq!(m.macho, macho::sniff_bytes(&data));
-                assert_eq!(m.sha256, hex::encode(Sha256::digest(&data)));
+                assert_eq!(m.sha256.as_slice(), Sha256::digest(&data).as_slice());
             }
         }
         assert_eq!(
@@ -162,11 +135,11 @@ mod tests {
             .is_none());
         let data = thin(2, 5000);
         assert!(matches!(
-            digest_member(&mut &data[..], 6000),
+            digest_member(&mut &data[..], 6000, 1 << 20),
             Err(MemberError::Length { got: 5000 })
         ));
         assert!(matches!(
-            digest_member(&mut &data[..], 4500),
+            digest_member(&mut &data[..], 4500, 1 << 20),
             Err(MemberError::Length { got: 4501 })
         ));
     }

@@ -19,6 +19,9 @@ use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::capture::MemberImage;
 
 use crate::hash::hash_file;
 use crate::macho::MachO;
@@ -36,7 +39,11 @@ pub struct Caps {
     pub expansion_floor: u64,
     /// Bytes kept of one Info.plist (larger ones are not read, as on disk).
     pub max_plist_bytes: u64,
-    /// Bytes of Info.plist kept for the whole archive.
+    /// Bytes kept of one `_CodeSignature/CodeResources` (larger ones are not read).
+    pub max_code_resources_bytes: u64,
+    /// Bytes kept of one Mach-O member for its identity (ranges, code-page hashes).
+    pub max_member_capture: u64,
+    /// Bytes kept for the whole archive: Info.plist files and Mach-O captures together.
     pub max_captured_bytes: u64,
     /// Bytes of a member name.
     pub max_name_bytes: usize,
@@ -55,7 +62,9 @@ impl Default for Caps {
             max_expansion_ratio: 200,
             expansion_floor: 256 * MIB,
             max_plist_bytes: 16 * MIB,
-            max_captured_bytes: 256 * MIB,
+            max_code_resources_bytes: 64 * MIB,
+            max_member_capture: 16 * MIB,
+            max_captured_bytes: 512 * MIB,
             max_name_bytes: 4096,
             max_toc_bytes: 64 * MIB,
         }
@@ -93,9 +102,13 @@ pub struct Entry {
     /// Set for Mach-O files only (any file type, MH_EXECUTE or not).
     pub sha256: Option<String>,
     pub macho: Option<MachO>,
+    /// What identity needs of a Mach-O member (None when over the archive's capture cap).
+    pub image: Option<Arc<MemberImage>>,
+    /// Why something about this member was left out (its identity, its Info.plist bytes).
+    pub note: Option<String>,
     /// Time spent reading and hashing this member, for bundle timings.
     pub hash_micros: u64,
-    /// The bytes of a file named Info.plist (up to `Caps::max_plist_bytes`).
+    /// The bytes of an Info.plist or CodeResources member (up to their caps).
     pub plist: Option<Vec<u8>>,
 }
 
@@ -318,6 +331,8 @@ impl Sink {
             link_target: link.map(|l| String::from_utf8_lossy(l).into_owned()),
             sha256: None,
             macho: None,
+            image: None,
+            note: None,
             hash_micros: 0,
             plist: None,
         })
@@ -342,14 +357,24 @@ impl Sink {
             link_target: None,
             sha256: None,
             macho: None,
+            image: None,
+            note: None,
             hash_micros: 0,
             plist: None,
         };
-        let is_plist = entry.path.rsplit('/').next() == Some("Info.plist");
-        if is_plist && size <= self.caps.max_plist_bytes {
+        // Kept whole, as identity reads them on disk: Info.plist files (bundle metadata, the
+        // main executable's special slot -1) and CodeResources (slot -3).
+        let keep_limit = if entry.path.rsplit('/').next() == Some("Info.plist") {
+            self.caps.max_plist_bytes
+        } else if entry.path.ends_with("/_CodeSignature/CodeResources") {
+            self.caps.max_code_resources_bytes
+        } else {
+            0
+        };
+        if keep_limit > 0 && size <= keep_limit {
             if self.captured + size > self.caps.max_captured_bytes {
                 return Err(Failure::Hostile(format!(
-                    "Info.plist files hold more than {} bytes in all",
+                    "Info.plist and CodeResources files hold more than {} bytes in all",
                     self.caps.max_captured_bytes
                 )));
             }
@@ -362,16 +387,24 @@ impl Sink {
             entry.plist = Some(bytes);
         } else {
             let started = std::time::Instant::now();
-            match member::digest_member(data, size).map_err(|e| match e {
+            let image = member::digest_member(data, size, self.caps.max_member_capture).map_err(|e| match e {
                 member::MemberError::Io(e) => Failure::from(e),
                 member::MemberError::Length { got } => short(&entry.path, size, got),
-            })? {
-                Some(m) => {
-                    entry.sha256 = Some(m.sha256);
-                    entry.macho = Some(m.macho);
-                    entry.hash_micros = started.elapsed().as_micros() as u64;
+            })?;
+            if let Some(image) = image {
+                entry.sha256 = Some(hex::encode(image.sha256));
+                entry.macho = Some(image.macho.clone());
+                entry.hash_micros = started.elapsed().as_micros() as u64;
+                let kept = image.captured_bytes();
+                if self.captured + kept > self.caps.max_captured_bytes {
+                    entry.note = Some(format!(
+                        "identity not kept: the archive's members already hold {} bytes of captures (cap {})",
+                        self.captured, self.caps.max_captured_bytes
+                    ));
+                } else {
+                    self.captured += kept;
+                    entry.image = Some(image);
                 }
-                None => {}
             }
         }
         self.push(entry)
@@ -398,6 +431,8 @@ impl Sink {
                 link_target: Some(target.to_owned()),
                 sha256: None,
                 macho: None,
+                image: None,
+                note: None,
                 hash_micros: 0,
                 plist: None,
             },

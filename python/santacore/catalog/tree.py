@@ -121,10 +121,14 @@ class ArchiveTree:
         node = self.nodes.get(real) if real is not None else None
         return sorted(node.children) if node is not None and node.children is not None else []
 
-    def plist(self, path: str) -> dict[str, object] | None:
+    def kept_bytes(self, path: str) -> bytes | None:
+        """The bytes the engine kept of the file at `path` (an Info.plist or CodeResources)."""
         real = self.resolve(path)
         node = self.nodes.get(real) if real is not None else None
-        data = node.entry.plist if node is not None and node.kind == "file" and node.entry else None
+        return node.entry.plist if node is not None and node.kind == "file" and node.entry else None
+
+    def plist(self, path: str) -> dict[str, object] | None:
+        data = self.kept_bytes(path)
         return plist_dict(data) if data is not None else None
 
     def directories(self) -> list[str]:
@@ -175,6 +179,14 @@ class ArchiveTree:
             out.append(current)
             current = posixpath.dirname(current)
         return out
+
+    def nearest_bundle(self, path: str) -> Bundle | None:
+        """The first bundle upward from `path`, if its name has an extension (spec §6.2)."""
+        for d in self._upward(path):
+            b = self.bundle_at(d)
+            if b is not None:
+                return b if b.extension else None
+        return None
 
     def ancestor_bundle(self, path: str) -> Bundle | None:
         best = None

@@ -65,6 +65,7 @@ def test_hashing_loads_nothing_heavy(call: str) -> None:
         (["bundleinfo", str(EXAMPLE_APP)], set()),
         (["bundleinfo", "--json", str(EXAMPLE_APP)], set()),
         (["config", "show"], set()),
+        (["catalog", "scan", "--help"], set()),
     ],
 )
 def test_cli_commands_load_only_what_they_use(argv: list[str], allowed: set[str]) -> None:

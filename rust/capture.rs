@@ -84,7 +84,14 @@ pub struct PageHashes {
     pub length: u64,
     pub page_size: u64,
     pub hash_type: HashType,
-    pub pages: Vec<Vec<u8>>,
+    /// The page hashes back to back, `hash_type.stored_len()` bytes each.
+    pub hashes: Vec<u8>,
+}
+
+impl PageHashes {
+    pub fn pages(&self) -> impl Iterator<Item = &[u8]> {
+        self.hashes.chunks(self.hash_type.stored_len())
+    }
 }
 
 /// A byte range that was wanted but not kept, and why.
@@ -116,7 +123,7 @@ impl MemberImage {
     /// Bytes held by ranges and page hashes.
     pub fn captured_bytes(&self) -> u64 {
         let ranges: usize = self.ranges.iter().map(|(_, b)| b.len()).sum();
-        let pages: usize = self.page_hashes.iter().flat_map(|p| &p.pages).map(Vec::len).sum();
+        let pages: usize = self.page_hashes.iter().map(|p| p.hashes.len()).sum();
         (ranges + pages) as u64
     }
 }
@@ -221,7 +228,7 @@ impl MemberSink {
                         length: c.fed_to - c.offset,
                         page_size,
                         hash_type,
-                        pages: hasher.finish(),
+                        hashes: hasher.finish_flat(),
                     });
                 }
             }
@@ -312,8 +319,8 @@ impl MemberSink {
             }
             let piece = &chunk[(from - start) as usize..(to - start) as usize];
             let mut added = 0u64;
-            for (_, kind, h) in &mut c.hashers {
-                added += (h.update(piece) * kind.stored_len()) as u64;
+            for (_, _, h) in &mut c.hashers {
+                added += h.update(piece) as u64;
             }
             c.fed_to = to;
             self.used += added;
@@ -503,8 +510,8 @@ impl MemberSink {
                 });
                 return;
             };
-            for (_, kind, h) in &mut c.hashers {
-                self.used += (h.update(&bytes) * kind.stored_len()) as u64;
+            for (_, _, h) in &mut c.hashers {
+                self.used += h.update(&bytes) as u64;
             }
             c.fed_to = behind;
         }
@@ -672,13 +679,13 @@ mod tests {
             .find(|p| p.page_size == 4096 && p.hash_type == HashType::Sha256)
             .unwrap();
         assert_eq!(p.length, 40_000);
-        assert_eq!(p.pages[1], Sha256::digest(&data[4096..8192]).to_vec());
+        assert_eq!(p.pages().nth(1).unwrap(), Sha256::digest(&data[4096..8192]).as_slice());
         for chunk in [1, 7, 4095, 4096, 4097, 65_536] {
             let img = stream(&data, chunk);
             assert_eq!(img.ranges, whole.ranges, "chunk {chunk}");
             assert_eq!(img.page_hashes.len(), whole.page_hashes.len());
             for (a, b) in img.page_hashes.iter().zip(&whole.page_hashes) {
-                assert_eq!(a.pages, b.pages);
+                assert_eq!(a.hashes, b.hashes);
             }
         }
     }

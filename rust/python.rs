@@ -498,7 +498,7 @@ impl MemberImage {
             .page_hashes
             .iter()
             .map(|p| {
-                let pages = p.pages.iter().map(|h| pyo3::types::PyBytes::new(py, h)).collect();
+                let pages = p.pages().map(|h| pyo3::types::PyBytes::new(py, h)).collect();
                 (p.offset, p.length, p.page_size, p.hash_type as u32, pages)
             })
             .collect()

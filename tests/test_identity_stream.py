@@ -199,7 +199,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
     ]
     rng = random.Random(12)
     same = behind = not_macho = 0
-    for i in range(150):
+    for i in range(100):
         data = bytearray(rng.choice(sources).read_bytes())
         for _ in range(rng.randint(1, 6)):
             data[rng.randrange(min(len(data), 40_000))] = rng.randrange(256)
@@ -219,7 +219,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
             assert "after the stream had passed them" in str(actual), path
             behind += 1
     print(f"mutants: {same} same, {not_macho} not Mach-O, {behind} pointing behind the stream")
-    assert same >= 120 and same + not_macho + behind == 150, (same, not_macho, behind)
+    assert same >= 80 and same + not_macho + behind == 100, (same, not_macho, behind)
 
 
 def test_capture_limit_bounds_memory_and_says_so(tmp_path: Path) -> None:
@@ -232,10 +232,14 @@ def test_capture_limit_bounds_memory_and_says_so(tmp_path: Path) -> None:
     assert problem.startswith("code signature unreadable: big: bytes") and "capture limit of 1048576" in problem
 
 
+# VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a child would report pytest's peak.
 PEAK_RSS = """
-import resource, sys
+import sys
 from santacore._core import MemberSink
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(key):
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith(key)).split()[1])
+before = status("VmRSS:")
 sink = MemberSink()
 chunk = bytes(1 << 20)
 if sys.argv[1] == "synthetic":
@@ -252,13 +256,14 @@ else:
         while block := f.read(1 << 20):
             sink.update(block)
 image = sink.finish()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status("VmHWM:")
 print(before, after, image.captured_bytes, image.size)
 """
 
 
 def peak_rss(*args: str) -> tuple[int, int, int, int]:
-    """(max RSS KiB before the stream, after it, bytes captured, bytes streamed), in a fresh interpreter."""
+    """(RSS KiB before the stream, peak RSS KiB after it, bytes captured, bytes streamed), in a fresh
+    interpreter (Linux: /proc/self/status)."""
     out = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *args], capture_output=True, text=True, check=True, timeout=120
     ).stdout.split()
@@ -278,3 +283,16 @@ def test_peak_rss_is_flat_whatever_the_member_size(corpus: Path, manifest: dict[
     assert after - before < 32 * 1024 + captured // 1024, (before, after)
     print(f"peak RSS growth: {largest['path']} ({largest['size']} bytes) {file_growth} KiB; ")
     print(f"{size}-byte synthetic Mach-O: {after - before} KiB (captured {captured} bytes)")
+
+
+def test_importing_the_image_api_loads_no_parser_library() -> None:
+    """`santacore.identity.file_info_from_image` and `BundleContext` import without LIEF or the CMS
+    libraries (they load when a member is described). In a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "from santacore.identity import BundleContext, file_info_from_image\n"
+        "from santacore._core import MemberSink\n"
+        "print(sorted(m for m in ('lief', 'cryptography', 'asn1crypto') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

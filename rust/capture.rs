@@ -13,6 +13,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -26,6 +28,8 @@ pub const CAPTURE_PAGE_SIZES: [u64; 2] = [4096, 16384];
 /// Hash types hashed while streaming (SHA-256 also answers SHA-256-truncated). Every
 /// CodeDirectory of a slice is checked, and signatures carry up to all four types.
 pub const CAPTURE_HASH_TYPES: [HashType; 3] = [HashType::Sha1, HashType::Sha256, HashType::Sha384];
+/// Chunks at least this large are hashed in parallel (see `MemberSink::hash`).
+const PARALLEL_AT: usize = 256 * 1024;
 /// Santa reads an embedded Info.plist only from a section smaller than this.
 const MAX_INFO_PLIST_SECTION: u64 = 2_000_000;
 /// `fileinfo` reads 4 bytes here from the end for a disk image's `koly` trailer.
@@ -268,10 +272,7 @@ impl MemberSink {
     fn consume(&mut self, chunk: &[u8]) {
         let start = self.pos;
         let end = start + chunk.len() as u64;
-        self.sha256.update(chunk);
-        if let Some(h) = self.sha1.as_mut() {
-            h.update(chunk);
-        }
+        self.hash(chunk, start, end);
         if self.head.len() < HEAD_SIZE {
             let take = (HEAD_SIZE - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
@@ -311,20 +312,6 @@ impl MemberSink {
             self.used += piece.len() as u64;
             self.wants[i].buf.extend_from_slice(piece);
         }
-        for c in &mut self.code {
-            let from = c.fed_to.max(start);
-            let to = c.end.min(end);
-            if from >= to || c.fed_to < start {
-                continue;
-            }
-            let piece = &chunk[(from - start) as usize..(to - start) as usize];
-            let mut added = 0u64;
-            for (_, _, h) in &mut c.hashers {
-                added += h.update(piece) as u64;
-            }
-            c.fed_to = to;
-            self.used += added;
-        }
         if self.used > self.limit {
             // Page hashes are the only growth not checked above: drop the biggest.
             if let Some(i) = (0..self.code.len()).max_by_key(|&i| self.code[i].end - self.code[i].offset) {
@@ -345,6 +332,40 @@ impl MemberSink {
             }
         }
         self.pos = end;
+    }
+
+    /// The member's digests and the code-page hashers over `chunk` (stream bytes `[start, end)`):
+    /// side by side on the rayon pool for a large chunk, as a signed slice is hashed up to eight
+    /// times (SHA-256, SHA-1, and three types at two page sizes).
+    fn hash(&mut self, chunk: &[u8], start: u64, end: u64) {
+        let (sha256, sha1) = (&mut self.sha256, &mut self.sha1);
+        let mut digests = move || {
+            sha256.update(chunk);
+            if let Some(h) = sha1 {
+                h.update(chunk);
+            }
+        };
+        let mut jobs: Vec<(&mut PageHasher, &[u8])> = Vec::new();
+        for c in &mut self.code {
+            let from = c.fed_to.max(start);
+            let to = c.end.min(end);
+            if from >= to || c.fed_to < start {
+                continue;
+            }
+            let piece = &chunk[(from - start) as usize..(to - start) as usize];
+            jobs.extend(c.hashers.iter_mut().map(|(_, _, h)| (h, piece)));
+            c.fed_to = to;
+        }
+        let added = if chunk.len() >= PARALLEL_AT && !jobs.is_empty() {
+            rayon::join(digests, || {
+                jobs.into_par_iter().map(|(h, p)| h.update(p)).sum::<usize>()
+            })
+            .1
+        } else {
+            digests();
+            jobs.into_iter().map(|(h, p)| h.update(p)).sum::<usize>()
+        };
+        self.used += added as u64;
     }
 
     /// Acts on what the stream has reached: the first page, completed slice headers and

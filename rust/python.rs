@@ -423,7 +423,7 @@ impl MemberSink {
             .0
             .take()
             .ok_or_else(|| PyValueError::new_err("MemberSink.finish() was called already"))?;
-        Ok(MemberImage(Arc::new(py.detach(|| sink.finish()))))
+        Ok(py.detach(|| sink.finish()).into())
     }
 }
 
@@ -445,6 +445,13 @@ impl MemberSink {
 /// identity reads and the code-page hashes of each signed slice.
 #[pyclass(frozen, module = "santacore._core")]
 pub struct MemberImage(Arc<crate::capture::MemberImage>);
+
+/// For engine code (an archive reader) that streamed a member itself.
+impl From<crate::capture::MemberImage> for MemberImage {
+    fn from(image: crate::capture::MemberImage) -> Self {
+        MemberImage(Arc::new(image))
+    }
+}
 
 #[pymethods]
 impl MemberImage {

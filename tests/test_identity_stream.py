@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from santacore._core import MemberImage, MemberSink
-from santacore.errors import SantacoreError
+from santacore.errors import MachOError, SantacoreError
 from santacore.identity import BundleContext, file_info_from_image
 from santacore.identity.bundle import nearest_bundle
 from santacore.identity.fileinfo import FileInfo, FileInfoError, Host, file_info
@@ -230,6 +230,13 @@ def test_capture_limit_bounds_memory_and_says_so(tmp_path: Path) -> None:
     info = file_info_from_image(image, name="big")
     (problem,) = info.slices[0].problems
     assert problem.startswith("code signature unreadable: big: bytes") and "capture limit of 1048576" in problem
+    # Load commands claiming more than the limit: the member is refused with the reason.
+    huge = _thin_x86_64(3 * MiB, 4096, 4096)
+    struct.pack_into("<I", huge, 20, 2 * MiB)
+    image = stream(bytes(huge), 5, capture_limit=1 * MiB)
+    assert image.captured_bytes <= 1 * MiB + 4096 + 4
+    with pytest.raises(MachOError, match=r"huge: bytes 0\.\.2097184 were not kept: .*capture limit"):
+        file_info_from_image(image, name="huge")
 
 
 # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a child would report pytest's peak.

@@ -134,6 +134,8 @@ impl MemberImage {
 
 /// Streams one member: `update` with its bytes in order (any chunk sizes), then `finish`.
 pub struct MemberSink {
+    /// (page size, hash type) of each code-page hasher.
+    configs: Vec<(u64, HashType)>,
     limit: u64,
     pos: u64,
     sha256: Sha256,
@@ -156,7 +158,35 @@ impl Default for MemberSink {
 impl MemberSink {
     /// A sink keeping at most `capture_limit` bytes of ranges and page hashes.
     pub fn new(capture_limit: u64) -> Self {
+        Self::with_page_hashes(capture_limit, &CAPTURE_PAGE_SIZES, &CAPTURE_HASH_TYPES)
+    }
+
+    /// A sink hashing code pages only at `page_sizes` with `hash_types`: faster, but a
+    /// CodeDirectory using another (e.g. SHA-384, or 16 KiB pages on x86_64) then cannot be
+    /// checked, and `file_info_from_image` reports that as a problem of the slice.
+    pub fn with_page_hashes(capture_limit: u64, page_sizes: &[u64], hash_types: &[HashType]) -> Self {
         MemberSink {
+            configs: page_sizes
+                .iter()
+                .filter(|&&p| p > 0)
+                .flat_map(|&p| hash_types.iter().map(move |&k| (p, k)))
+                // Full SHA-256 hashes answer SHA-256-truncated too.
+                .map(|(p, k)| {
+                    (
+                        p,
+                        if k == HashType::Sha256Truncated {
+                            HashType::Sha256
+                        } else {
+                            k
+                        },
+                    )
+                })
+                .fold(Vec::new(), |mut all, c| {
+                    if !all.contains(&c) {
+                        all.push(c);
+                    }
+                    all
+                }),
             limit: capture_limit,
             pos: 0,
             sha256: Sha256::new(),
@@ -517,9 +547,10 @@ impl MemberSink {
             offset: slice,
             end,
             fed_to: slice,
-            hashers: CAPTURE_PAGE_SIZES
+            hashers: self
+                .configs
                 .iter()
-                .flat_map(|&p| CAPTURE_HASH_TYPES.iter().map(move |&k| (p, k, PageHasher::new(p, k))))
+                .map(|&(p, k)| (p, k, PageHasher::new(p, k)))
                 .collect(),
         };
         let behind = end.min(self.pos);

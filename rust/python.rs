@@ -395,10 +395,28 @@ pub struct MemberSink(Option<crate::capture::MemberSink>);
 
 #[pymethods]
 impl MemberSink {
+    /// `page_sizes` and `hash_types` (CodeDirectory hash type codes) choose the code-page
+    /// hashers; the default, every page size and type Apple's tools use, is exact.
     #[new]
-    #[pyo3(signature = (*, capture_limit = crate::capture::MAX_CAPTURE_BYTES))]
-    fn new(capture_limit: u64) -> Self {
-        MemberSink(Some(crate::capture::MemberSink::new(capture_limit)))
+    #[pyo3(signature = (*, capture_limit = crate::capture::MAX_CAPTURE_BYTES, page_sizes = None, hash_types = None))]
+    fn new(capture_limit: u64, page_sizes: Option<Vec<u64>>, hash_types: Option<Vec<u32>>) -> PyResult<Self> {
+        use crate::capture::{CAPTURE_HASH_TYPES, CAPTURE_PAGE_SIZES};
+        let sizes = page_sizes.unwrap_or_else(|| CAPTURE_PAGE_SIZES.to_vec());
+        if sizes.contains(&0) {
+            return Err(PyValueError::new_err("page sizes must be positive"));
+        }
+        let kinds = match hash_types {
+            None => CAPTURE_HASH_TYPES.to_vec(),
+            Some(codes) => codes
+                .into_iter()
+                .map(crate::digest::HashType::from_code)
+                .collect::<crate::error::Result<Vec<_>>>()?,
+        };
+        Ok(MemberSink(Some(crate::capture::MemberSink::with_page_hashes(
+            capture_limit,
+            &sizes,
+            &kinds,
+        ))))
     }
 
     /// Bytes streamed so far.

@@ -137,7 +137,7 @@ def test_a_read_outside_the_capture_is_an_error_never_zeros(corpus: Path) -> Non
         source.read(gap, 16)
     with pytest.raises(ValueError, match="not hashed while streaming"):
         source.code_page_hashes(0, 4096, 4096, 5)
-    with pytest.raises(ValueError, match="no 4096-byte code pages"):
+    with pytest.raises(ValueError, match="no 4096-byte code pages of hash type 2 were hashed at slice offset 12345"):
         source.code_page_hashes(12345, 4096, 4096, 2)
     sink = MemberSink()
     sink.finish()
@@ -220,6 +220,29 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
             behind += 1
     print(f"mutants: {same} same, {not_macho} not Mach-O, {behind} pointing behind the stream")
     assert same >= 80 and same + not_macho + behind == 100, (same, not_macho, behind)
+
+
+def test_fewer_page_hashers_are_exact_where_they_suffice_and_say_so_where_not(corpus: Path) -> None:
+    """`page_sizes`/`hash_types` trade speed for coverage: a SHA-256, 4 KiB signature still verifies;
+    a signature with SHA-1 and SHA-384 CodeDirectories says which pages were not hashed."""
+    sha256_only = os.path.realpath(corpus / "santa/northpolesec/common/testdata/signed-with-teamid")
+    sink = MemberSink(page_sizes=[4096], hash_types=[3])  # truncated SHA-256 is kept in full
+    sink.update(Path(sha256_only).read_bytes())
+    image = sink.finish()
+    assert {(p, t) for _, _, p, t, _ in image.page_hashes} == {(4096, 2)}
+    assert json_document(file_info_from_image(image, name=sha256_only)) == json_document(file_info(sha256_only))
+    four_types = os.path.realpath(corpus / "santa/northpolesec/common/verifyinghasher/testdata/hw_universal")
+    sink = MemberSink(hash_types=[2])
+    sink.update(Path(four_types).read_bytes())
+    info = file_info_from_image(sink.finish(), name=four_types)
+    assert info.signing_status == "invalid"
+    problems = [p for s in info.slices for p in s.problems]
+    assert any("code pages of hash type 1 were hashed" in p for p in problems)
+    assert any("code pages of hash type 4 were hashed" in p for p in problems)
+    with pytest.raises(ValueError, match="unknown code-signature hash type 9"):
+        MemberSink(hash_types=[9])
+    with pytest.raises(ValueError, match="page sizes must be positive"):
+        MemberSink(page_sizes=[0])
 
 
 def test_capture_limit_bounds_memory_and_says_so(tmp_path: Path) -> None:

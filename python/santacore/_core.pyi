@@ -209,7 +209,13 @@ def code_page_hashes(
 class MemberSink:
     """Streams one archive member for its identity: `update` in order, then `finish`."""
 
-    def __new__(cls, *, capture_limit: int = ...) -> MemberSink: ...
+    def __new__(
+        cls,
+        *,
+        capture_limit: int = ...,
+        page_sizes: Sequence[int] | None = None,
+        hash_types: Sequence[int] | None = None,
+    ) -> MemberSink: ...
     @property
     def position(self) -> int: ...
     def update(self, data: bytes, /) -> None: ...

@@ -270,7 +270,13 @@ def archive_kind(head: bytes) -> str | None:
 class MemberSink:
     """Streams one archive member for its identity: `update` in order, then `finish`."""
 
-    def __init__(self, *, capture_limit: int = 67108864) -> None: ...
+    def __new__(
+        cls,
+        *,
+        capture_limit: int = ...,
+        page_sizes: Sequence[int] | None = None,
+        hash_types: Sequence[int] | None = None,
+    ) -> MemberSink: ...
     @property
     def position(self) -> int: ...
     def update(self, data: bytes, /) -> None: ...

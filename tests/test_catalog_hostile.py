@@ -218,3 +218,11 @@ def test_memory_stays_bounded_on_a_bomb_with_default_caps(tmp_path: Path) -> Non
     error, hwm_kib = out.stdout.splitlines()
     assert "decompression bomb" in error
     assert int(hwm_kib) < 100 * 1024, f"peak RSS {int(hwm_kib) // 1024} MiB"
+
+
+def test_deep_names_are_walked_without_recursion(tmp_path: Path) -> None:
+    deep = "/".join(["d"] * 2000) + "/Info.plist"
+    result = scan_artifact(str(_zip(tmp_path / "deep.zip", {deep: b"<plist/>", "x/../../y": b""})))
+    assert result.error == "member name leaves the archive: x/../../y"
+    ok = scan_artifact(str(_zip(tmp_path / "deep-ok.zip", {deep: b"<plist/>"})))
+    assert ok.error is None and ok.bundles == ()

@@ -72,6 +72,7 @@ def test_hashing_loads_nothing_heavy(call: str) -> None:
         (["bundleinfo", "--json", str(EXAMPLE_APP)], set()),
         (["config", "show"], set()),
         (["doctor", "--help"], set()),
+        (["catalog", "scan", "--help"], set()),
     ],
 )
 def test_cli_commands_load_only_what_they_use(argv: list[str], allowed: set[str]) -> None:

@@ -332,7 +332,41 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--output", "-o", metavar="FILE", help="write the TOML here (mode 0600) instead of stdout")
     imp.add_argument("--force", action="store_true", help="replace FILE if it exists")
     imp.set_defaults(run="config:run_import")
+
+    catalog = commands.add_parser("catalog", help="Santa's identifiers for a whole software catalog")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    _add_catalog_scan(catalog_commands)
     return parser
+
+
+def _add_catalog_scan(catalog_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    scan = catalog_commands.add_parser(
+        "scan",
+        help="record every bundle and Mach-O of many artifacts (archives read in place) in a catalog",
+        description="Each PATH that is a file, or a folder that is a bundle, is one artifact; other folders are "
+        "searched for archives (zip, tar[.gz|.bz2|.xz|.zst], .pkg), bundles and Mach-O files. Archives are read "
+        "in place, never unpacked. A re-run skips what the catalog already holds (same path, size and mtime, or "
+        "same content); an interrupted scan resumes where it stopped.",
+        epilog="Exit status: 0 scanned (artifacts that could not be read are recorded as failed, with the "
+        "reason); 1 the catalog cannot be opened, or a PATH does not exist (the others are still scanned); "
+        "2 usage error.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--db", required=True, metavar="CATALOG", help="the catalog (SQLite) to write; created if absent")
+    scan.add_argument(
+        "--threads",
+        type=_thread_count,
+        default=None,
+        help=f"artifacts scanned at once, each in its own process, 1 to {MAX_THREADS} (default: one per core)",
+    )
+    scan.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask scheduler (tcp://HOST:PORT; workers read the paths themselves; needs "
+        "pip install 'santacore[cluster]')",
+    )
+    scan.add_argument("--retry-failed", action="store_true", help="scan again artifacts that failed before")
+    scan.set_defaults(run="catalog_scan:run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -199,7 +199,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
     ]
     rng = random.Random(12)
     same = behind = not_macho = 0
-    for i in range(100):
+    for i in range(60):
         data = bytearray(rng.choice(sources).read_bytes())
         for _ in range(rng.randint(1, 6)):
             data[rng.randrange(min(len(data), 40_000))] = rng.randrange(256)
@@ -219,7 +219,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
             assert "after the stream had passed them" in str(actual), path
             behind += 1
     print(f"mutants: {same} same, {not_macho} not Mach-O, {behind} pointing behind the stream")
-    assert same >= 80 and same + not_macho + behind == 100, (same, not_macho, behind)
+    assert same >= 48 and same + not_macho + behind == 60, (same, not_macho, behind)
 
 
 def test_fewer_page_hashers_are_exact_where_they_suffice_and_say_so_where_not(corpus: Path) -> None:

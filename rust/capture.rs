@@ -41,6 +41,10 @@ const MAX_INFO_PLIST_SECTION: u64 = 2_000_000;
 const TAIL_PROBE: u64 = 512;
 /// Distinct `LC_CODE_SIGNATURE` offsets per slice whose code pages are hashed.
 const MAX_SIGNATURES_PER_SLICE: usize = 4;
+/// Signed code ranges hashed per member: every range costs a pass per hasher over its
+/// bytes, so a hostile fat table of 64 signed slices must not multiply the work by 64.
+/// Real universal files have two to four slices.
+pub const MAX_CODE_RANGES: usize = 8;
 /// What the Python side reads first at a slice (`_load_command_region`).
 const SLICE_PROBE: u64 = 32;
 
@@ -493,6 +497,13 @@ impl MemberSink {
 
     /// Hashes the code pages `[slice, end)`: what streamed already comes from kept bytes.
     fn hash_code(&mut self, slice: u64, end: u64) {
+        if self.code.len() >= MAX_CODE_RANGES {
+            self.unavailable.push(Unavailable {
+                range: slice..end,
+                reason: format!("code pages not hashed: more than {MAX_CODE_RANGES} signed code ranges in one member"),
+            });
+            return;
+        }
         let mut c = CodeHasher {
             offset: slice,
             end,

@@ -87,3 +87,26 @@ fn signature_beyond_the_end_is_simply_not_kept() {
     assert!(img.is_macho());
     assert!(img.captured_bytes() < 20_000 + 2 * 10_000);
 }
+
+#[test]
+fn signed_slices_hashed_are_capped() {
+    // A fat table of 20 slices, each a signed thin header: only MAX_CODE_RANGES are hashed.
+    let slice = thin_signed(8192, 6000, 100);
+    let mut data = vec![0u8; 4096];
+    data[..4].copy_from_slice(&0xcafe_babeu32.to_be_bytes());
+    data[4..8].copy_from_slice(&20u32.to_be_bytes());
+    for i in 0..20u32 {
+        let at = 8 + 20 * i as usize;
+        for (j, v) in [0x0100_0007u32, 3, 4096 + i * 8192, 8192, 12].iter().enumerate() {
+            data[at + 4 * j..at + 4 * j + 4].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+    for _ in 0..20 {
+        data.extend_from_slice(&slice);
+    }
+    let img = stream(&data, 5000);
+    let ranges: std::collections::BTreeSet<u64> = img.page_hashes.iter().map(|p| p.offset).collect();
+    assert_eq!(ranges.len(), MAX_CODE_RANGES);
+    assert_eq!(img.unavailable.len(), 20 - MAX_CODE_RANGES);
+    assert!(img.unavailable[0].reason.contains("signed code ranges"));
+}

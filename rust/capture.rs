@@ -39,8 +39,6 @@ const PARALLEL_AT: usize = 256 * 1024;
 const MAX_INFO_PLIST_SECTION: u64 = 2_000_000;
 /// `fileinfo` reads 4 bytes here from the end for a disk image's `koly` trailer.
 const TAIL_PROBE: u64 = 512;
-/// Distinct `LC_CODE_SIGNATURE` offsets per slice whose code pages are hashed.
-const MAX_SIGNATURES_PER_SLICE: usize = 4;
 /// Signed code ranges hashed per member: every range costs a pass per hasher over its
 /// bytes, so a hostile fat table of 64 signed slices must not multiply the work by 64.
 /// Real universal files have two to four slices.
@@ -443,7 +441,7 @@ impl MemberSink {
         let mut signatures: Vec<u64> = Vec::new();
         for (offset, size) in found.signatures {
             self.want(slice + offset, slice + offset + size, Role::Data);
-            if !signatures.contains(&offset) && signatures.len() < MAX_SIGNATURES_PER_SLICE {
+            if !signatures.contains(&offset) {
                 signatures.push(offset);
             }
         }

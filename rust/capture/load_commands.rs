@@ -13,8 +13,14 @@ pub(super) struct LoadCommandRanges {
     pub info_plists: Vec<(u64, u64)>,
 }
 
-/// Every `LC_CODE_SIGNATURE` and every `__info_plist*` section (any segment: a superset of
-/// what LIEF picks), relative to the slice, from a slice's header and load commands.
+/// Candidates kept of each kind: a hostile slice may repeat commands and sections by the
+/// thousand, and each kept range costs a copy of its bytes.
+pub(super) const MAX_CANDIDATES: usize = 4;
+
+/// The first `MAX_CANDIDATES` distinct `LC_CODE_SIGNATURE`s, and the first `__info_plist*`
+/// section under 2 MB of each of the first `MAX_CANDIDATES` `__TEXT*` segments, relative to
+/// the slice, from its header and load commands: a superset of what `identity.macho` picks
+/// through LIEF (the first signature; the first `__TEXT*` segment's first such section).
 pub(super) fn load_command_ranges(region: &[u8], shape: ThinShape) -> LoadCommandRanges {
     let rd32 = |at: usize| -> Option<u64> {
         let b: [u8; 4] = region.get(at..at + 4)?.try_into().ok()?;
@@ -46,12 +52,17 @@ pub(super) fn load_command_ranges(region: &[u8], shape: ThinShape) -> LoadComman
         match cmd as u32 {
             LC_CODE_SIGNATURE => {
                 if let (Some(off), Some(size)) = (rd32(at + 8), rd32(at + 12)) {
-                    if cmdsize >= 16 {
+                    if cmdsize >= 16 && out.signatures.len() < MAX_CANDIDATES && !out.signatures.contains(&(off, size))
+                    {
                         out.signatures.push((off, size));
                     }
                 }
             }
-            LC_SEGMENT | LC_SEGMENT_64 => {
+            LC_SEGMENT | LC_SEGMENT_64
+                if command.len() >= 24
+                    && command[8..24].starts_with(b"__TEXT")
+                    && out.info_plists.len() < MAX_CANDIDATES =>
+            {
                 let is64 = cmd as u32 == LC_SEGMENT_64;
                 let (header, section, nsects_at) = if is64 { (72, 80, 64) } else { (56, 68, 48) };
                 let nsects = rd32(at + nsects_at).unwrap_or(0) as usize;
@@ -72,6 +83,7 @@ pub(super) fn load_command_ranges(region: &[u8], shape: ThinShape) -> LoadComman
                     if let (Some(size), Some(offset)) = (size, offset) {
                         if size < MAX_INFO_PLIST_SECTION {
                             out.info_plists.push((offset, size));
+                            break;
                         }
                     }
                 }

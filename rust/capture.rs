@@ -11,15 +11,20 @@
 //! What is kept is bounded by a capture limit; a range over it is recorded as unavailable
 //! (with the reason) rather than kept, so memory stays bounded whatever the member claims.
 
-use std::ops::Range;
-
 use rayon::prelude::*;
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::digest::{HashType, PageHasher};
-use crate::macho::{self, MachO, HEAD_SIZE, MACH_HEADER_SIZE};
+use crate::macho::{self, HEAD_SIZE, MACH_HEADER_SIZE};
+
+mod image;
+mod load_commands;
+
+use image::merge;
+pub use image::{MemberImage, PageHashes, Unavailable};
+use load_commands::load_command_ranges;
 
 /// Default bound on the bytes one member may keep (captured ranges and page hashes).
 pub const MAX_CAPTURE_BYTES: u64 = 64 << 20;
@@ -34,14 +39,12 @@ const PARALLEL_AT: usize = 256 * 1024;
 const MAX_INFO_PLIST_SECTION: u64 = 2_000_000;
 /// `fileinfo` reads 4 bytes here from the end for a disk image's `koly` trailer.
 const TAIL_PROBE: u64 = 512;
-/// Distinct `LC_CODE_SIGNATURE` offsets per slice whose code pages are hashed.
-const MAX_SIGNATURES_PER_SLICE: usize = 4;
+/// Signed code ranges hashed per member: every range costs a pass per hasher over its
+/// bytes, so a hostile fat table of 64 signed slices must not multiply the work by 64.
+/// Real universal files have two to four slices.
+pub const MAX_CODE_RANGES: usize = 8;
 /// What the Python side reads first at a slice (`_load_command_region`).
 const SLICE_PROBE: u64 = 32;
-
-const LC_SEGMENT: u32 = 0x1;
-const LC_SEGMENT_64: u32 = 0x19;
-const LC_CODE_SIGNATURE: u32 = 0x1d;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -79,57 +82,6 @@ struct CodeHasher {
     end: u64,
     fed_to: u64,
     hashers: Vec<(u64, HashType, PageHasher)>,
-}
-
-/// Code-page hashes of `[offset, offset + length)` of the member.
-#[derive(Debug, Clone)]
-pub struct PageHashes {
-    pub offset: u64,
-    pub length: u64,
-    pub page_size: u64,
-    pub hash_type: HashType,
-    /// The page hashes back to back, `hash_type.stored_len()` bytes each.
-    pub hashes: Vec<u8>,
-}
-
-impl PageHashes {
-    pub fn pages(&self) -> impl Iterator<Item = &[u8]> {
-        self.hashes.chunks(self.hash_type.stored_len())
-    }
-}
-
-/// A byte range that was wanted but not kept, and why.
-#[derive(Debug, Clone)]
-pub struct Unavailable {
-    pub range: Range<u64>,
-    pub reason: String,
-}
-
-/// What a finished sink knows about its member.
-#[derive(Debug, Clone)]
-pub struct MemberImage {
-    pub size: u64,
-    pub sha256: [u8; 32],
-    /// Only for a Mach-O member.
-    pub sha1: Option<[u8; 20]>,
-    pub macho: MachO,
-    /// Kept bytes as (offset, bytes), sorted, not overlapping; none for a non-Mach-O member.
-    pub ranges: Vec<(u64, Vec<u8>)>,
-    pub page_hashes: Vec<PageHashes>,
-    pub unavailable: Vec<Unavailable>,
-}
-
-impl MemberImage {
-    pub fn is_macho(&self) -> bool {
-        self.macho.is_macho()
-    }
-
-    /// Bytes held by ranges and page hashes.
-    pub fn captured_bytes(&self) -> u64 {
-        let ranges: usize = self.ranges.iter().map(|(_, b)| b.len()).sum();
-        let pages: usize = self.page_hashes.iter().map(|p| p.hashes.len()).sum();
-        (ranges + pages) as u64
-    }
 }
 
 /// Streams one member: `update` with its bytes in order (any chunk sizes), then `finish`.
@@ -489,7 +441,7 @@ impl MemberSink {
         let mut signatures: Vec<u64> = Vec::new();
         for (offset, size) in found.signatures {
             self.want(slice + offset, slice + offset + size, Role::Data);
-            if !signatures.contains(&offset) && signatures.len() < MAX_SIGNATURES_PER_SLICE {
+            if !signatures.contains(&offset) {
                 signatures.push(offset);
             }
         }
@@ -543,6 +495,13 @@ impl MemberSink {
 
     /// Hashes the code pages `[slice, end)`: what streamed already comes from kept bytes.
     fn hash_code(&mut self, slice: u64, end: u64) {
+        if self.code.len() >= MAX_CODE_RANGES {
+            self.unavailable.push(Unavailable {
+                range: slice..end,
+                reason: format!("code pages not hashed: more than {MAX_CODE_RANGES} signed code ranges in one member"),
+            });
+            return;
+        }
         let mut c = CodeHasher {
             offset: slice,
             end,
@@ -587,187 +546,5 @@ impl MemberSink {
     }
 }
 
-#[derive(Default)]
-struct LoadCommandRanges {
-    signatures: Vec<(u64, u64)>,
-    info_plists: Vec<(u64, u64)>,
-}
-
-/// Every `LC_CODE_SIGNATURE` and every `__info_plist*` section (any segment: a superset of
-/// what LIEF picks), relative to the slice, from a slice's header and load commands.
-fn load_command_ranges(region: &[u8], shape: macho::ThinShape) -> LoadCommandRanges {
-    let rd32 = |at: usize| -> Option<u64> {
-        let b: [u8; 4] = region.get(at..at + 4)?.try_into().ok()?;
-        Some(u64::from(if shape.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }))
-    };
-    let rd64 = |at: usize| -> Option<u64> {
-        let b: [u8; 8] = region.get(at..at + 8)?.try_into().ok()?;
-        Some(if shape.big_endian {
-            u64::from_be_bytes(b)
-        } else {
-            u64::from_le_bytes(b)
-        })
-    };
-    let mut out = LoadCommandRanges::default();
-    let mut at = shape.header_size as usize;
-    for _ in 0..shape.ncmds {
-        let (Some(cmd), Some(cmdsize)) = (rd32(at), rd32(at + 4)) else {
-            break;
-        };
-        let cmdsize = cmdsize as usize;
-        if cmdsize < 8 || at + cmdsize > region.len() {
-            break;
-        }
-        let command = &region[at..at + cmdsize];
-        match cmd as u32 {
-            LC_CODE_SIGNATURE => {
-                if let (Some(off), Some(size)) = (rd32(at + 8), rd32(at + 12)) {
-                    if cmdsize >= 16 {
-                        out.signatures.push((off, size));
-                    }
-                }
-            }
-            LC_SEGMENT | LC_SEGMENT_64 => {
-                let is64 = cmd as u32 == LC_SEGMENT_64;
-                let (header, section, nsects_at) = if is64 { (72, 80, 64) } else { (56, 68, 48) };
-                let nsects = rd32(at + nsects_at).unwrap_or(0) as usize;
-                for s in 0..nsects {
-                    let sec = header + s * section;
-                    if sec + section > command.len() {
-                        break;
-                    }
-                    if !command[sec..sec + 16].starts_with(b"__info_plist") {
-                        continue;
-                    }
-                    let base = at + sec;
-                    let (size, offset) = if is64 {
-                        (rd64(base + 40), rd32(base + 48))
-                    } else {
-                        (rd32(base + 36), rd32(base + 40))
-                    };
-                    if let (Some(size), Some(offset)) = (size, offset) {
-                        if size < MAX_INFO_PLIST_SECTION {
-                            out.info_plists.push((offset, size));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        at += cmdsize;
-    }
-    out
-}
-
-/// Sorts pieces and merges overlapping or touching ones (their bytes agree: one stream).
-fn merge(mut pieces: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
-    pieces.retain(|(_, b)| !b.is_empty());
-    pieces.sort_by_key(|(s, b)| (*s, std::cmp::Reverse(b.len())));
-    let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
-    for (start, bytes) in pieces {
-        if let Some((ls, lb)) = out.last_mut() {
-            let last_end = *ls + lb.len() as u64;
-            if start <= last_end {
-                let end = start + bytes.len() as u64;
-                if end > last_end {
-                    lb.extend_from_slice(&bytes[(last_end - start) as usize..]);
-                }
-                continue;
-            }
-        }
-        out.push((start, bytes));
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stream(data: &[u8], chunk: usize) -> MemberImage {
-        let mut sink = MemberSink::default();
-        for c in data.chunks(chunk.max(1)) {
-            sink.update(c);
-        }
-        sink.finish()
-    }
-
-    /// A thin x86_64 executable: header, one LC_CODE_SIGNATURE, signature at `sig_at`.
-    fn thin_signed(total: usize, sig_at: u32, sig_len: u32) -> Vec<u8> {
-        let mut v = vec![0u8; total];
-        v[..4].copy_from_slice(&0xfeed_facfu32.to_le_bytes());
-        v[4..8].copy_from_slice(&0x0100_0007u32.to_le_bytes());
-        v[8..12].copy_from_slice(&3u32.to_le_bytes());
-        v[12..16].copy_from_slice(&2u32.to_le_bytes());
-        v[16..20].copy_from_slice(&1u32.to_le_bytes());
-        v[20..24].copy_from_slice(&16u32.to_le_bytes());
-        for (i, x) in [LC_CODE_SIGNATURE, 16, sig_at, sig_len].iter().enumerate() {
-            v[32 + 4 * i..36 + 4 * i].copy_from_slice(&x.to_le_bytes());
-        }
-        for (i, b) in v.iter_mut().enumerate().skip(48) {
-            *b = (i % 251) as u8;
-        }
-        v
-    }
-
-    #[test]
-    fn any_chunking_gives_the_same_image() {
-        let data = thin_signed(50_000, 40_000, 1000);
-        let whole = stream(&data, data.len());
-        assert!(whole.is_macho());
-        assert_eq!(whole.sha256.as_slice(), Sha256::digest(&data).as_slice());
-        assert_eq!(whole.sha1.unwrap().as_slice(), Sha1::digest(&data).as_slice());
-        assert!(whole
-            .ranges
-            .iter()
-            .any(|(s, b)| *s <= 40_000 && s + b.len() as u64 >= 41_000));
-        let p = whole
-            .page_hashes
-            .iter()
-            .find(|p| p.page_size == 4096 && p.hash_type == HashType::Sha256)
-            .unwrap();
-        assert_eq!(p.length, 40_000);
-        assert_eq!(p.pages().nth(1).unwrap(), Sha256::digest(&data[4096..8192]).as_slice());
-        for chunk in [1, 7, 4095, 4096, 4097, 65_536] {
-            let img = stream(&data, chunk);
-            assert_eq!(img.ranges, whole.ranges, "chunk {chunk}");
-            assert_eq!(img.page_hashes.len(), whole.page_hashes.len());
-            for (a, b) in img.page_hashes.iter().zip(&whole.page_hashes) {
-                assert_eq!(a.hashes, b.hashes);
-            }
-        }
-    }
-
-    #[test]
-    fn non_macho_keeps_only_probes() {
-        let data = vec![7u8; 10_000];
-        let img = stream(&data, 333);
-        assert!(!img.is_macho() && img.sha1.is_none());
-        assert_eq!(img.captured_bytes(), 0);
-        assert!(img.page_hashes.is_empty());
-    }
-
-    #[test]
-    fn captures_are_bounded() {
-        let data = thin_signed(300_000, 1000, 250_000);
-        let mut sink = MemberSink::new(100_000);
-        for c in data.chunks(10_000) {
-            sink.update(c);
-        }
-        let img = sink.finish();
-        assert!(img.captured_bytes() <= 100_000 + HEAD_SIZE as u64 + 8);
-        assert!(!img.unavailable.is_empty());
-    }
-
-    #[test]
-    fn signature_beyond_the_end_is_simply_not_kept() {
-        let data = thin_signed(10_000, 4_000_000_000, 4_000_000);
-        let img = stream(&data, 1000);
-        assert!(img.is_macho());
-        assert!(img.captured_bytes() < 20_000 + 2 * 10_000);
-    }
-}
+mod tests;

@@ -181,6 +181,22 @@ def test_hostile_streams_report_what_file_info_reports(corpus: Path, tmp_path: P
             image = stream(bytes(data), seed)
             assert image.captured_bytes < 64 * 1024, name
             assert outcome(file_info_from_image, image, name=path) == expected, f"{name} seed {seed}"
+    # One __TEXT segment with 20,000 __info_plist sections: the sink keeps one, file_info reads one.
+    n = 20_000
+    many = bytearray(32 + 72 + 80 * n + 8192)
+    struct.pack_into("<7I", many, 0, 0xFEEDFACF, 0x01000007, 3, 2, 1, 72 + 80 * n, 0)
+    struct.pack_into("<II16s4Q4I", many, 32, 0x19, 72 + 80 * n, b"__TEXT", 0, len(many), 0, len(many), 5, 5, n, 0)
+    plist = b"<plist><dict><key>CFBundleName</key><string>many</string></dict></plist>"
+    at = 32 + 72 + 80 * n
+    many[at : at + len(plist)] = plist
+    for i in range(n):
+        struct.pack_into("<16s16sQQI", many, 32 + 72 + 80 * i, b"__info_plist", b"__TEXT", 0, len(plist), at)
+    path = _write(tmp_path, "many-sections", many)
+    image = stream(bytes(many), 1)
+    assert image.captured_bytes < len(many) + 4096
+    expected = outcome(file_info, path)
+    assert isinstance(expected, dict) and expected["bundle_name"] == "many"
+    assert outcome(file_info_from_image, image, name=path) == expected
     # A fat table whose slice runs past the end: no slice, so not Mach-O, and nothing kept.
     fat = stream(struct.pack(">II5I", 0xCAFEBABE, 1, 7, 3, 4096, 1 << 30, 12) + bytes(5000), 1)
     assert not fat.is_macho and fat.captured_bytes == 0 and fat.macho.fat_container
@@ -199,7 +215,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
     ]
     rng = random.Random(12)
     same = behind = not_macho = 0
-    for i in range(100):
+    for i in range(60):
         data = bytearray(rng.choice(sources).read_bytes())
         for _ in range(rng.randint(1, 6)):
             data[rng.randrange(min(len(data), 40_000))] = rng.randrange(256)
@@ -219,7 +235,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
             assert "after the stream had passed them" in str(actual), path
             behind += 1
     print(f"mutants: {same} same, {not_macho} not Mach-O, {behind} pointing behind the stream")
-    assert same >= 80 and same + not_macho + behind == 100, (same, not_macho, behind)
+    assert same >= 48 and same + not_macho + behind == 60, (same, not_macho, behind)
 
 
 def test_fewer_page_hashers_are_exact_where_they_suffice_and_say_so_where_not(corpus: Path) -> None:

@@ -92,9 +92,10 @@ class ImageSource:
                 f"code limit {length} at slice offset {offset} differs from the {hashed} bytes "
                 "hashed while streaming (the signature's offset)"
             )
+        why = next((reason for lo, _, reason in self.image.unavailable if lo == offset), None)
         raise ValueError(
             f"no {page_size or 'unpaged'}-byte code pages of hash type {hash_type} were hashed "
-            f"at slice offset {offset} while streaming"
+            f"at slice offset {offset} while streaming" + (f": {why}" if why else "")
         )
 
 

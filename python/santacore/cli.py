@@ -301,9 +301,7 @@ def _add_catalog_export(catalog_commands: argparse._SubParsersAction[argparse.Ar
     )
     export.add_argument("--db", required=True, metavar="CATALOG", help="the catalog (SQLite) to read")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    export.add_argument(
-        "--rule-type", choices=EXPORT_RULE_TYPES, help="rules: the identifier (default binary)"
-    )
+    export.add_argument("--rule-type", choices=EXPORT_RULE_TYPES, help="rules: the identifier (default binary)")
     export.add_argument(
         "--policy",
         type=str.upper,

@@ -28,7 +28,9 @@ def visible(text: str | None) -> str:
     """`text` with every control, bidi-control and undecodable character written as an escape."""
     if text is None:
         return ""
-    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}" if ord(m.group()) > 0xFF else f"\\x{ord(m.group()):02x}", text)
+    return _INVISIBLE.sub(
+        lambda m: f"\\u{ord(m.group()):04x}" if ord(m.group()) > 0xFF else f"\\x{ord(m.group()):02x}", text
+    )
 
 
 @dataclass
@@ -155,7 +157,9 @@ def render_text(summary: CatalogSummary, limit: int) -> str:
     """The summary for a terminal: counts, then the three lists, each cut at `limit` rows."""
     lines = [f"{label:<24}: {summary.counts.get(key, 0):,}" for key, label in COUNT_LABELS]
     if summary.statuses:
-        lines.append("Signing status          : " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.statuses.items())))
+        lines.append(
+            "Signing status          : " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.statuses.items()))
+        )
     lines += ["", f"Signers by binary count ({len(summary.signers):,}):"]
     for s in summary.signers[:limit]:
         who = visible(s.common_name) or "(no common name)"
@@ -188,7 +192,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:2em;border-b
 .card b{display:block;font-size:1.5em}.card.bad b{color:#b00020}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
 th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid #eee;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f6f6f6}td.n{text-align:right;font-variant-numeric:tabular-nums;width:7em}
+th{background:#f6f6f6}.n{text-align:right;font-variant-numeric:tabular-nums;width:6em}
 code{font:12px ui-monospace,Menlo,Consolas,monospace}.bar{background:#4a7bd0;height:.7em;border-radius:2px}
 .st{display:inline-block;padding:0 .4em;border-radius:4px;background:#eee;font-size:12px}
 .st.unsigned,.st.invalid{background:#fde2e2}.st.adhoc{background:#fff3cd}
@@ -247,14 +251,15 @@ def _signers_table(summary: CatalogSummary) -> list[str]:
         return [*rows, "<p>No binary has a verified signing certificate.</p>"]
     top = max(s.binaries for s in summary.signers)
     rows.append(
-        '<table><tr><th>Common name</th><th style="width:8em">Team ID</th><th class="n">Binaries</th>'
-        '<th class="n">Distinct</th><th class="n">Artifacts</th><th style="width:12em"></th></tr>'
+        '<table><tr><th>Common name, leaf certificate SHA-256</th><th style="width:7em">Team ID</th>'
+        '<th class="n">Binaries</th><th class="n">Distinct</th><th class="n">Artifacts</th>'
+        '<th style="width:10em"></th></tr>'
     )
     for s in summary.signers:
         width = max(1, round(100 * s.binaries / top))
         rows.append(
             f"<tr><td>{_e(s.common_name or '(no common name)')}<br><code>{_e(s.leaf_sha256)}</code></td>"
-            f"<td><code>{_e(s.team_id or '-')}</code></td><td class=\"n\">{s.binaries:,}</td>"
+            f'<td><code>{_e(s.team_id or "-")}</code></td><td class="n">{s.binaries:,}</td>'
             f'<td class="n">{len(s.distinct):,}</td><td class="n">{len(s.artifacts):,}</td>'
             f'<td><div class="bar" style="width:{width}%"></div></td></tr>'
         )
@@ -267,7 +272,8 @@ def _unsigned_table(summary: CatalogSummary) -> list[str]:
     if not summary.unsigned:
         return [*rows, "<p>None.</p>"]
     rows.append(
-        '<table><tr><th style="width:7em">Status</th><th>Artifact</th><th>Path inside</th><th>SHA-256</th></tr>'
+        '<table><tr><th style="width:7em">Status</th><th>Artifact</th><th>Path inside</th>'
+        '<th style="width:19em">SHA-256</th></tr>'
     )
     for u in summary.unsigned:
         status = u["signing_status"]

@@ -36,8 +36,10 @@ def open_catalog(path: str, command: str) -> CatalogStore | None:
     from santacore.catalog.store import CatalogError, CatalogStore
 
     if not os.path.lexists(path):
-        print(f"santacore catalog {command}: {path}: no such catalog (make one with `santacore catalog scan`)",
-              file=sys.stderr)
+        print(
+            f"santacore catalog {command}: {path}: no such catalog (make one with `santacore catalog scan`)",
+            file=sys.stderr,
+        )
         return None
     try:
         return CatalogStore.open(path)
@@ -93,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with store:
             count, what = _export(args, store)
+    except BrokenPipeError:
+        raise  # `| head`: main() ends quietly
     except (SantacoreError, FileExistsError) as e:
         print(f"santacore catalog export: {e}", file=sys.stderr)
         return EXIT_ERROR

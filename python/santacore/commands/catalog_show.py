@@ -23,9 +23,10 @@ def run(args: argparse.Namespace) -> int:
             # The text shows `limit` rows per list; JSON and HTML show every row.
             summary = summarise(store, limit=None if args.json or args.html else args.limit)
         if args.html is not None:
-            with _replaced(args.html, force=True) as temporary, open(
-                temporary, "w", encoding="utf-8", errors="replace"
-            ) as f:
+            with (
+                _replaced(args.html, force=True) as temporary,
+                open(temporary, "w", encoding="utf-8", errors="replace") as f,
+            ):
                 f.write(render_html(summary, title=f"santacore catalog: {args.db}"))
     except (OSError, sqlite3.Error) as e:
         print(f"santacore catalog show: {error_text(e)}", file=sys.stderr)

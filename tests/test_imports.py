@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "terminal-notifier.app"
 
 # The libraries that cost start-up time and memory, and the only code allowed to load each.
-HEAVY = ("lief", "cryptography", "asn1crypto", "httpx", "rich")
+HEAVY = ("lief", "cryptography", "asn1crypto", "httpx", "rich", "dask", "distributed", "pyarrow")
 
 
 def loaded_after(script: str) -> set[str]:
@@ -65,6 +65,8 @@ def test_hashing_loads_nothing_heavy(call: str) -> None:
         (["bundleinfo", str(EXAMPLE_APP)], set()),
         (["bundleinfo", "--json", str(EXAMPLE_APP)], set()),
         (["config", "show"], set()),
+        (["catalog", "export", "--help"], set()),
+        (["catalog", "show", "--help"], set()),
     ],
 )
 def test_cli_commands_load_only_what_they_use(argv: list[str], allowed: set[str]) -> None:

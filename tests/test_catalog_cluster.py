@@ -193,28 +193,35 @@ def test_a_cluster_scan_equals_a_local_scan(cluster: Cluster, artifacts: list[Pa
 def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     victim = cluster.start_worker("victim")
     cluster.wait_for_workers(3)
-    # 24 artifacts, each a copy of the binaryrules folder (14 Mach-O files to examine) at its own path.
+    # 12 artifacts, each a copy of the binaryrules folder (14 Mach-O files to examine) at its own path.
     paths = []
-    for i in range(24):
+    for i in range(12):
         copy = tmp_path / f"copy{i:02d}"
         shutil.copytree(corpus / BINARYRULES, copy)
         paths.append(str(copy))
     killed: list[list[str]] = []
 
+    watcher = client_for(cluster.address)
+
     def kill_the_victim(done: int, total: int, result: ArtifactResult) -> None:
         if killed:
             return
-        with client_for(cluster.address) as client:
-            processing = client.processing()
-            held: list[str] = next((keys for address, keys in processing.items() if _is(client, address, "victim")), [])
+        workers = watcher.scheduler_info()["workers"]
+        processing = watcher.processing()
+        held: list[str] = next(
+            (keys for address, keys in processing.items() if workers.get(address, {}).get("name") == "victim"), []
+        )
         if held:  # kill it while it holds tasks; until then, wait for the next result
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(timeout=10)
             killed.append(list(held))
 
     db = tmp_path / "catalog.db"
-    with CatalogStore.open(db) as store:
-        outcome = scan_on_cluster(paths, store, cluster.address, progress=kill_the_victim)
+    try:
+        with CatalogStore.open(db) as store:
+            outcome = scan_on_cluster(paths, store, cluster.address, progress=kill_the_victim)
+    finally:
+        watcher.close()
     assert killed and killed[0], "the victim never held a task"
     assert outcome.recorded == len(paths) and outcome.failed == 0
     rows = catalog_rows(db)
@@ -222,10 +229,6 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, co
     assert rows["counts"]["artifacts"] == 1 and rows["counts"]["paths"] == len(paths)
     assert rows["counts"]["binaries"] == len(rows[paths[0]].binaries) == 14
     assert all(rows[p].error is None for p in paths)
-
-
-def _is(client: Any, address: str, name: str) -> bool:
-    return bool(client.scheduler_info()["workers"].get(address, {}).get("name") == name)
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:

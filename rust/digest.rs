@@ -33,7 +33,7 @@ impl HashType {
         }
     }
 
-    fn hasher(self) -> Hasher {
+    pub(crate) fn hasher(self) -> Hasher {
         match self {
             HashType::Sha1 => Hasher::Sha1(Sha1::new()),
             HashType::Sha256 | HashType::Sha256Truncated => Hasher::Sha256(Sha256::new()),
@@ -57,14 +57,14 @@ impl HashType {
     }
 }
 
-enum Hasher {
+pub(crate) enum Hasher {
     Sha1(Sha1),
     Sha256(Sha256),
     Sha384(Sha384),
 }
 
 impl Hasher {
-    fn update(&mut self, data: &[u8]) {
+    pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha1(h) => h.update(data),
             Hasher::Sha256(h) => h.update(data),
@@ -72,7 +72,7 @@ impl Hasher {
         }
     }
 
-    fn finish(self, len: usize) -> Vec<u8> {
+    pub(crate) fn finish(self, len: usize) -> Vec<u8> {
         let mut out = match self {
             Hasher::Sha1(h) => h.finalize().to_vec(),
             Hasher::Sha256(h) => h.finalize().to_vec(),
@@ -121,6 +121,53 @@ pub fn file_digests(path: &Path) -> Result<FileDigests> {
     })
 }
 
+/// Hashes of consecutive `page`-byte chunks of a byte stream (the last one may be short),
+/// as a CodeDirectory's code slots record them: fed in any chunk sizes.
+pub struct PageHasher {
+    page: u64,
+    hash_type: HashType,
+    current: Hasher,
+    filled: u64,
+    pages: Vec<Vec<u8>>,
+}
+
+impl PageHasher {
+    pub fn new(page: u64, hash_type: HashType) -> Self {
+        PageHasher {
+            page: page.max(1),
+            hash_type,
+            current: hash_type.hasher(),
+            filled: 0,
+            pages: Vec::new(),
+        }
+    }
+
+    /// Feeds the next bytes; returns how many pages they completed.
+    pub fn update(&mut self, mut chunk: &[u8]) -> usize {
+        let before = self.pages.len();
+        while !chunk.is_empty() {
+            let take = ((self.page - self.filled) as usize).min(chunk.len());
+            self.current.update(&chunk[..take]);
+            self.filled += take as u64;
+            chunk = &chunk[take..];
+            if self.filled == self.page {
+                let done = std::mem::replace(&mut self.current, self.hash_type.hasher());
+                self.pages.push(done.finish(self.hash_type.stored_len()));
+                self.filled = 0;
+            }
+        }
+        self.pages.len() - before
+    }
+
+    /// Every page's hash, the short last page included.
+    pub fn finish(mut self) -> Vec<Vec<u8>> {
+        if self.filled > 0 {
+            self.pages.push(self.current.finish(self.hash_type.stored_len()));
+        }
+        self.pages
+    }
+}
+
 /// The hash of each `page_size` chunk of `[offset, offset + length)` (the last one may be
 /// short); `page_size == 0` means one hash of the whole range, as a CodeDirectory with
 /// pageSize 0 records it.
@@ -142,28 +189,18 @@ pub fn code_page_hashes(
             "code range {offset}+{length} runs past the end of the {size}-byte file"
         )));
     }
-    let page = if page_size == 0 { length.max(1) } else { page_size };
-    let mut pages = Vec::with_capacity(length.div_ceil(page) as usize);
-    let mut current = hash_type.hasher();
-    let mut filled = 0u64;
-    let visit = |mut chunk: &[u8]| {
-        while !chunk.is_empty() {
-            let take = ((page - filled) as usize).min(chunk.len());
-            current.update(&chunk[..take]);
-            filled += take as u64;
-            chunk = &chunk[take..];
-            if filled == page {
-                let done = std::mem::replace(&mut current, hash_type.hasher());
-                pages.push(done.finish(hash_type.stored_len()));
-                filled = 0;
-            }
-        }
-    };
-    visit_range(&file, offset, length, visit, |_| {}).map_err(|f| failure(path, f))?;
-    if filled > 0 {
-        pages.push(current.finish(hash_type.stored_len()));
-    }
-    Ok(pages)
+    let mut pages = PageHasher::new(if page_size == 0 { length.max(1) } else { page_size }, hash_type);
+    visit_range(
+        &file,
+        offset,
+        length,
+        |chunk| {
+            pages.update(chunk);
+        },
+        |_| {},
+    )
+    .map_err(|f| failure(path, f))?;
+    Ok(pages.finish())
 }
 
 #[cfg(test)]

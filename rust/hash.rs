@@ -43,31 +43,41 @@ pub enum HashFailure {
     },
 }
 
-struct Hashers {
+/// The digests of one byte stream, fed in order: a file read here, or an archive member
+/// streamed out of its decompressor (`archive::member`). One code path for both.
+pub struct Hashers {
     sha: Sha256,
     b3: Option<blake3::Hasher>,
 }
 
 impl Hashers {
-    fn update(&mut self, chunk: &[u8]) {
+    pub fn new(want_blake3: bool) -> Self {
+        Hashers {
+            sha: Sha256::new(),
+            b3: want_blake3.then(blake3::Hasher::new),
+        }
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
         self.sha.update(chunk);
         if let Some(h) = self.b3.as_mut() {
             h.update(chunk);
+        }
+    }
+
+    pub fn finish(self) -> Digests {
+        Digests {
+            sha256: self.sha.finalize().into(),
+            blake3: self.b3.map(|b| *b.finalize().as_bytes()),
         }
     }
 }
 
 /// Hashes the first `size` bytes of `file` (its size when opened).
 pub fn hash_file(file: &File, size: u64, want_blake3: bool, on_bytes: impl FnMut(u64)) -> Result<Digests, HashFailure> {
-    let mut h = Hashers {
-        sha: Sha256::new(),
-        b3: want_blake3.then(blake3::Hasher::new),
-    };
+    let mut h = Hashers::new(want_blake3);
     visit_range(file, 0, size, |chunk| h.update(chunk), on_bytes)?;
-    Ok(Digests {
-        sha256: h.sha.finalize().into(),
-        blake3: h.b3.map(|b| *b.finalize().as_bytes()),
-    })
+    Ok(h.finish())
 }
 
 /// Feeds the bytes `[start, start + len)` of `file`, in order, to `visit`, in one pass:

@@ -2,7 +2,9 @@
 //! streaming SHA-256 / BLAKE3, with no Python inside. `python.rs` is the only file that
 //! touches PyO3, so `cargo test --no-default-features` needs no libpython.
 
+pub mod archive;
 pub mod bundle;
+pub mod capture;
 pub mod digest;
 pub mod error;
 pub mod hash;
@@ -17,8 +19,9 @@ mod python;
 mod _core {
     #[pymodule_export]
     use crate::python::{
-        arch_name, bundle_hash_from_hashes, code_page_hashes, digest, file_digests, hash_tree, sniff_macho,
-        sniff_macho_bytes, BinaryFile, FileDigests, MachOInfo, MachOSlice, Progress, SkippedPath, TreeHash, TreeStats,
+        arch_name, archive_kind, bundle_hash_from_hashes, code_page_hashes, digest, file_digests, hash_tree,
+        scan_archive, sniff_macho, sniff_macho_bytes, ArchiveEntry, ArchiveScan, BinaryFile, FileDigests, MachOInfo,
+        MachOSlice, MemberImage, MemberSink, Progress, SkippedPath, TreeHash, TreeStats,
     };
 
     #[pymodule_init]

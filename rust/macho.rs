@@ -118,6 +118,51 @@ fn parse_thin(b: &[u8]) -> Option<ThinHeader> {
     })
 }
 
+/// A thin Mach-O header's shape, for readers that go on to the load commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThinShape {
+    pub is_64: bool,
+    pub big_endian: bool,
+    /// 28 or 32: where the load commands start.
+    pub header_size: u64,
+    pub ncmds: u32,
+    pub sizeofcmds: u32,
+}
+
+/// The shape of the thin header at the start of `b` (Santa's magic rules), if it is one.
+pub fn thin_shape(b: &[u8]) -> Option<ThinShape> {
+    let h = parse_thin(b)?;
+    let field = |at| if h.big_endian { u32_be(b, at) } else { u32_le(b, at) };
+    Some(ThinShape {
+        is_64: h.is_64,
+        big_endian: h.big_endian,
+        header_size: if h.is_64 { 32 } else { MACH_HEADER_SIZE as u64 },
+        ncmds: field(16),
+        sizeofcmds: field(20),
+    })
+}
+
+/// The (offset, size) records of a fat header held in `head`, when `sniff` would read
+/// them: a fat magic, at most `MAX_FAT_ARCH_COUNT` records, the table inside `head`.
+pub fn fat_records(head: &[u8]) -> Option<Vec<(u64, u64)>> {
+    if head.len() < MACH_HEADER_SIZE || !matches!(u32_le(head, 0), FAT_MAGIC | FAT_CIGAM) {
+        return None;
+    }
+    let nfat = u32_be(head, 4);
+    let table_end = FAT_HEADER_SIZE + FAT_ARCH_SIZE * nfat as usize;
+    if nfat > MAX_FAT_ARCH_COUNT || table_end > head.len() {
+        return None;
+    }
+    Some(
+        (0..nfat as usize)
+            .map(|i| {
+                let rec = &head[FAT_HEADER_SIZE + i * FAT_ARCH_SIZE..];
+                (u64::from(u32_be(rec, 8)), u64::from(u32_be(rec, 12)))
+            })
+            .collect(),
+    )
+}
+
 /// Whether `head` starts with a magic that `sniff` could accept (thin or fat, either
 /// byte order): a cheap first look before anything else is read or stat'ed.
 pub fn has_macho_magic(head: &[u8]) -> bool {

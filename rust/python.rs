@@ -384,3 +384,268 @@ pub fn code_page_hashes<'py>(
     let pages = py.detach(|| crate::digest::code_page_hashes(&path, offset, length, page_size, kind))?;
     Ok(pages.iter().map(|p| pyo3::types::PyBytes::new(py, p)).collect())
 }
+
+/// One member of an archive's tree (`scan_archive`).
+#[pyclass(frozen, module = "santacore._core")]
+pub struct ArchiveEntry {
+    #[pyo3(get)]
+    path: String,
+    #[pyo3(get)]
+    kind: &'static str,
+    #[pyo3(get)]
+    size: u64,
+    #[pyo3(get)]
+    link_target: Option<String>,
+    #[pyo3(get)]
+    sha256: Option<String>,
+    #[pyo3(get)]
+    macho: Option<Py<MachOInfo>>,
+    #[pyo3(get)]
+    hash_micros: u64,
+    #[pyo3(get)]
+    note: Option<String>,
+    plist: Option<Vec<u8>>,
+    image: Option<Arc<crate::capture::MemberImage>>,
+}
+
+#[pymethods]
+impl ArchiveEntry {
+    /// The bytes of an Info.plist member (None for other members or one over the cap).
+    #[getter]
+    fn plist<'py>(&self, py: Python<'py>) -> Option<Bound<'py, pyo3::types::PyBytes>> {
+        self.plist.as_deref().map(|b| pyo3::types::PyBytes::new(py, b))
+    }
+
+    /// What identity needs of a Mach-O member (`file_info_from_image`); None otherwise.
+    #[getter]
+    fn image(&self) -> Option<MemberImage> {
+        self.image.clone().map(MemberImage)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ArchiveEntry(path={:?}, kind={:?}, size={})",
+            self.path, self.kind, self.size
+        )
+    }
+}
+
+/// An archive read in place: its identity, its tree, or why it could not be read.
+#[pyclass(frozen, get_all, module = "santacore._core")]
+pub struct ArchiveScan {
+    kind: String,
+    sha256: String,
+    size: u64,
+    entries: Vec<Py<ArchiveEntry>>,
+    error: Option<String>,
+}
+
+#[pymethods]
+impl ArchiveScan {
+    fn __repr__(&self) -> String {
+        format!(
+            "ArchiveScan(kind={:?}, size={}, entries={}, error={})",
+            self.kind,
+            self.size,
+            self.entries.len(),
+            py_opt(self.error.as_deref())
+        )
+    }
+}
+
+/// Read the archive at `path` in place (zip, tar[.gz|.bz2|.xz|.zst], xar .pkg), sniffing and
+/// hashing every member as a file on disk is. Caps of 0 keep the engine's defaults.
+#[pyfunction]
+#[pyo3(signature = (path, /, *, max_members = 0, max_declared_bytes = 0, max_expansion_ratio = 0, expansion_floor = 0))]
+pub fn scan_archive(
+    py: Python<'_>,
+    path: PathBuf,
+    max_members: u64,
+    max_declared_bytes: u64,
+    max_expansion_ratio: u64,
+    expansion_floor: u64,
+) -> PyResult<ArchiveScan> {
+    let mut caps = crate::archive::Caps::default();
+    let pick = |v: u64, d: u64| if v == 0 { d } else { v };
+    caps.max_members = pick(max_members, caps.max_members);
+    caps.max_declared_bytes = pick(max_declared_bytes, caps.max_declared_bytes);
+    caps.max_expansion_ratio = pick(max_expansion_ratio, caps.max_expansion_ratio);
+    caps.expansion_floor = pick(expansion_floor, caps.expansion_floor);
+    let scan = py
+        .detach(|| crate::archive::scan_archive(&path, caps))
+        .map_err(|source| CoreError::Io { path, source })?;
+    let entries = scan
+        .entries
+        .into_iter()
+        .map(|e| {
+            let macho = e.macho.map(|m| Py::new(py, MachOInfo::from(m))).transpose()?;
+            Py::new(
+                py,
+                ArchiveEntry {
+                    path: e.path,
+                    kind: e.kind.name(),
+                    size: e.size,
+                    link_target: e.link_target,
+                    sha256: e.sha256,
+                    macho,
+                    hash_micros: e.hash_micros,
+                    note: e.note,
+                    plist: e.plist,
+                    image: e.image,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(ArchiveScan {
+        kind: scan.kind,
+        sha256: scan.sha256,
+        size: scan.size,
+        entries,
+        error: scan.error,
+    })
+}
+
+/// The archive kind of a file starting with `head` (None if the engine does not read it).
+#[pyfunction]
+pub fn archive_kind(head: &[u8]) -> Option<&'static str> {
+    crate::archive::detect(head)
+}
+
+/// Bytes at and above which `MemberSink.update` releases the GIL while it hashes.
+const DETACH_AT: usize = 64 * 1024;
+
+/// Streams one member (an archive entry) for its identity: `update` with its bytes in
+/// order, then `finish` for a `MemberImage`.
+#[pyclass(module = "santacore._core")]
+pub struct MemberSink(Option<crate::capture::MemberSink>);
+
+#[pymethods]
+impl MemberSink {
+    #[new]
+    #[pyo3(signature = (*, capture_limit = crate::capture::MAX_CAPTURE_BYTES))]
+    fn new(capture_limit: u64) -> Self {
+        MemberSink(Some(crate::capture::MemberSink::new(capture_limit)))
+    }
+
+    /// Bytes streamed so far.
+    #[getter]
+    fn position(&self) -> PyResult<u64> {
+        Ok(self.sink()?.position())
+    }
+
+    #[pyo3(signature = (data, /))]
+    fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let sink = self.sink_mut()?;
+        if data.len() >= DETACH_AT {
+            py.detach(|| sink.update(data));
+        } else {
+            sink.update(data);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, py: Python<'_>) -> PyResult<MemberImage> {
+        let sink = self
+            .0
+            .take()
+            .ok_or_else(|| PyValueError::new_err("MemberSink.finish() was called already"))?;
+        Ok(MemberImage(Arc::new(py.detach(|| sink.finish()))))
+    }
+}
+
+impl MemberSink {
+    fn sink(&self) -> PyResult<&crate::capture::MemberSink> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this MemberSink is finished"))
+    }
+
+    fn sink_mut(&mut self) -> PyResult<&mut crate::capture::MemberSink> {
+        self.0
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this MemberSink is finished"))
+    }
+}
+
+/// What a finished `MemberSink` kept: size, digests, Santa's header sniff, the byte ranges
+/// identity reads and the code-page hashes of each signed slice.
+#[pyclass(frozen, module = "santacore._core")]
+pub struct MemberImage(Arc<crate::capture::MemberImage>);
+
+#[pymethods]
+impl MemberImage {
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+
+    #[getter]
+    fn is_macho(&self) -> bool {
+        self.0.is_macho()
+    }
+
+    #[getter]
+    fn sha256(&self) -> String {
+        hex::encode(self.0.sha256)
+    }
+
+    /// None unless the member is Mach-O.
+    #[getter]
+    fn sha1(&self) -> Option<String> {
+        self.0.sha1.map(hex::encode)
+    }
+
+    #[getter]
+    fn macho(&self) -> MachOInfo {
+        self.0.macho.clone().into()
+    }
+
+    /// Bytes held by ranges and page hashes.
+    #[getter]
+    fn captured_bytes(&self) -> u64 {
+        self.0.captured_bytes()
+    }
+
+    /// Kept bytes as sorted, disjoint (offset, bytes) pairs.
+    #[getter]
+    fn ranges<'py>(&self, py: Python<'py>) -> Vec<(u64, Bound<'py, pyo3::types::PyBytes>)> {
+        self.0
+            .ranges
+            .iter()
+            .map(|(at, b)| (*at, pyo3::types::PyBytes::new(py, b)))
+            .collect()
+    }
+
+    /// (offset, length, page_size, hash_type, page hashes) for each hashed code range.
+    #[getter]
+    #[allow(clippy::type_complexity)]
+    fn page_hashes<'py>(&self, py: Python<'py>) -> Vec<(u64, u64, u64, u32, Vec<Bound<'py, pyo3::types::PyBytes>>)> {
+        self.0
+            .page_hashes
+            .iter()
+            .map(|p| {
+                let pages = p.pages.iter().map(|h| pyo3::types::PyBytes::new(py, h)).collect();
+                (p.offset, p.length, p.page_size, p.hash_type as u32, pages)
+            })
+            .collect()
+    }
+
+    /// (start, end, reason) of each range that was wanted but not kept.
+    #[getter]
+    fn unavailable(&self) -> Vec<(u64, u64, String)> {
+        self.0
+            .unavailable
+            .iter()
+            .map(|u| (u.range.start, u.range.end, u.reason.clone()))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MemberImage(size={}, is_macho={}, captured_bytes={})",
+            self.0.size,
+            if self.0.is_macho() { "True" } else { "False" },
+            self.0.captured_bytes()
+        )
+    }
+}

@@ -9,6 +9,8 @@ __all__ = [
     "FileDigests",
     "MachOInfo",
     "MachOSlice",
+    "MemberImage",
+    "MemberSink",
     "Progress",
     "SkippedPath",
     "TreeHash",
@@ -202,3 +204,91 @@ def code_page_hashes(
     path: str | os.PathLike[str], /, offset: int, length: int, page_size: int, hash_type: int
 ) -> list[bytes]:
     """The hash of each `page_size` chunk of `[offset, offset + length)`; page_size 0 = one hash of it all."""
+
+class ArchiveEntry:
+    """One member of an archive's tree: its path ('/'-separated, relative), kind ("file",
+    "directory", "symlink", "other"), size, link target, and for a Mach-O its SHA-256 and headers."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def link_target(self) -> str | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def macho(self) -> MachOInfo | None: ...
+    @property
+    def hash_micros(self) -> int: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def image(self) -> MemberImage | None:
+        """What identity needs of a Mach-O member (`file_info_from_image`); None otherwise."""
+    @property
+    def plist(self) -> bytes | None:
+        """The bytes of an Info.plist member (None for other members or one over the cap)."""
+
+class ArchiveScan:
+    """An archive read in place: its identity, its tree, or why it could not be read."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def entries(self) -> list[ArchiveEntry]: ...
+    @property
+    def error(self) -> str | None: ...
+
+def scan_archive(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    max_members: int = 0,
+    max_declared_bytes: int = 0,
+    max_expansion_ratio: int = 0,
+    expansion_floor: int = 0,
+) -> ArchiveScan:
+    """Read the archive at `path` in place, sniffing and hashing every member as a file on disk is."""
+
+def archive_kind(head: bytes, /) -> str | None:
+    """The archive kind of a file starting with `head` (None if the engine does not read it)."""
+
+@final
+class MemberSink:
+    """Streams one archive member for its identity: `update` in order, then `finish`."""
+
+    def __init__(self, *, capture_limit: int = 67108864) -> None: ...
+    @property
+    def position(self) -> int: ...
+    def update(self, data: bytes, /) -> None: ...
+    def finish(self) -> MemberImage: ...
+
+@final
+class MemberImage:
+    """What a finished MemberSink kept: digests, header sniff, byte ranges, code-page hashes."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_macho(self) -> bool: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def sha1(self) -> str | None: ...
+    @property
+    def macho(self) -> MachOInfo: ...
+    @property
+    def captured_bytes(self) -> int: ...
+    @property
+    def ranges(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def page_hashes(self) -> list[tuple[int, int, int, int, list[bytes]]]: ...
+    @property
+    def unavailable(self) -> list[tuple[int, int, str]]: ...

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from santacore._core import MachOInfo, file_digests
 from santacore.errors import SantacoreError, SignatureError
@@ -23,35 +24,70 @@ from santacore.identity.codesign.cs_blobs import CSSLOT_CODEDIRECTORY
 from santacore.identity.fileinfo import FileInfo, FileInfoError, Host, SliceSigning, host_slice
 from santacore.identity.macho import MachOLayout, SliceLayout, read_layout, read_slice_bytes
 from santacore.identity.plists import plist_dict
+from santacore.identity.source import ByteSource, FileSource
 
 FILETYPE_KIND = {2: "Executable", 6: "Dynamic Library", 8: "Bundle/Plugin", 11: "Kernel Extension"}
 
 
-def _special_slot_inputs(path: str, layout: SliceLayout, bundle: Bundle | None) -> tuple[bytes | None, bytes | None]:
+class BundleFiles(Protocol):
+    """The enclosing bundle's files a main executable's special slots seal."""
+
+    def info_plist_bytes(self) -> bytes | None: ...
+
+    def code_resources_bytes(self) -> bytes | None: ...
+
+
+class _DiskBundleFiles:
+    """A bundle's Info.plist and `_CodeSignature/CodeResources` on disk, read when asked."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+
+    def info_plist_bytes(self) -> bytes | None:
+        try:
+            return read_regular_file(self.bundle.info_plist, INFO_PLIST_LIMIT)
+        except OSError:  # unreadable, not a regular file (a FIFO would block), or over the cap
+            return None
+
+    def code_resources_bytes(self) -> bytes | None:
+        resources = os.path.join(os.path.dirname(self.bundle.info_plist), "_CodeSignature", "CodeResources")
+        try:
+            return read_regular_file(resources, CODE_RESOURCES_LIMIT)
+        except OSError:
+            return None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is being described: its bytes, the name it is reported under, and its bundle."""
+
+    source: ByteSource
+    path: str
+    bundle: Bundle | None
+    bundle_files: BundleFiles | None
+
+    @property
+    def is_main_executable(self) -> bool:
+        return self.bundle is not None and self.bundle.main_executable == self.path
+
+
+def _special_slot_inputs(subject: Subject, layout: SliceLayout) -> tuple[bytes | None, bytes | None]:
     """What slot -1 (Info.plist) and -3 (CodeResources) are hashes of, where the file has them."""
+    main = subject.bundle_files if subject.is_main_executable else None
     info_plist = None
     if layout.info_plist_section is not None:
-        info_plist = read_slice_bytes(path, layout, *layout.info_plist_section)
-    elif bundle is not None and bundle.main_executable == path:
-        try:
-            info_plist = read_regular_file(bundle.info_plist, INFO_PLIST_LIMIT)
-        except OSError:  # unreadable, not a regular file (a FIFO would block), or over the cap
-            info_plist = None
-    code_resources = None
-    if bundle is not None and bundle.main_executable == path:
-        resources = os.path.join(os.path.dirname(bundle.info_plist), "_CodeSignature", "CodeResources")
-        try:
-            code_resources = read_regular_file(resources, CODE_RESOURCES_LIMIT)
-        except OSError:
-            code_resources = None
+        info_plist = read_slice_bytes(subject.source, layout, *layout.info_plist_section)
+    elif main is not None:
+        info_plist = main.info_plist_bytes()
+    code_resources = main.code_resources_bytes() if main is not None else None
     return info_plist, code_resources
 
 
-def _slice_signing(path: str, layout: SliceLayout, bundle: Bundle | None) -> SliceSigning:
+def _slice_signing(subject: Subject, layout: SliceLayout) -> SliceSigning:
     if layout.code_signature is None:
         return SliceSigning(layout.arch, None)
     try:
-        blob = read_slice_bytes(path, layout, *layout.code_signature)
+        blob = read_slice_bytes(subject.source, layout, *layout.code_signature)
         signature = parse_superblob(blob)
     except (SantacoreError, OSError) as e:
         # A signature that cannot even be read is a broken signature, not an absent one.
@@ -65,7 +101,7 @@ def _slice_signing(path: str, layout: SliceLayout, bundle: Bundle | None) -> Sli
     code_ok = True
     for cd in signature.code_directories:
         try:
-            check = verify_code_pages(path, layout.offset, cd)
+            check = verify_code_pages(subject.source, layout.offset, cd)
         except (SignatureError, OSError) as e:
             code_ok = False
             problems.append(f"code pages could not be checked: {e}")
@@ -73,7 +109,7 @@ def _slice_signing(path: str, layout: SliceLayout, bundle: Bundle | None) -> Sli
         if not check.ok:
             code_ok = False
             problems.append(f"code pages do not match the {cd.hash_type_name} CodeDirectory: {check}")
-    info_plist, code_resources = _special_slot_inputs(path, layout, bundle)
+    info_plist, code_resources = _special_slot_inputs(subject, layout)
     slots = verify_special_slots(signature, signature.chosen, info_plist=info_plist, code_resources=code_resources)
     for slot, outcome in slots.items():
         # Santa validates without resources (kSecCSDoNotValidateResources): slot -3 is informative.
@@ -148,40 +184,49 @@ def examine(path: str | os.PathLike[str], *, host: Host, arch: str | None) -> Fi
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         raise FileInfoError(f"Invalid or empty file: {given}")
     digests = file_digests(resolved)
-    layout: MachOLayout = read_layout(resolved)
-    header = layout.header
-    with open(resolved, "rb") as f:
-        head = f.read(4)
-        f.seek(max(digests.size - 512, 0))
-        tail = f.read(4)
+    source = FileSource(resolved, digests.size)
+    layout: MachOLayout = read_layout(source)
     bundle = nearest_bundle(resolved)
-    slices = tuple(_slice_signing(resolved, s, bundle) for s in layout.slices)
+    subject = Subject(source, resolved, bundle, _DiskBundleFiles(bundle) if bundle is not None else None)
+    return describe(subject, layout, sha256=digests.sha256, sha1=digests.sha1, host=host, arch=arch, given=given)
+
+
+def describe(
+    subject: Subject, layout: MachOLayout, *, sha256: str, sha1: str, host: Host, arch: str | None, given: str
+) -> FileInfo:
+    """The FileInfo of a file whose digests and layout are known: from a file on disk or a
+    streamed archive member alike (`santacore.identity.image`)."""
+    header = layout.header
+    size = subject.source.size
+    head = subject.source.read(0, 4)
+    tail = subject.source.read(max(size - 512, 0), 4)
+    slices = tuple(_slice_signing(subject, s) for s in layout.slices)
     if arch is not None and arch not in header.architectures:
         raise FileInfoError(f"{given} has no {arch} slice (it has {', '.join(header.architectures) or 'none'})")
     chosen = arch if arch is not None else host_slice(header.architectures, host)
     return FileInfo(
-        path=resolved,
-        size=digests.size,
-        sha256=digests.sha256,
-        sha1=digests.sha1,
-        kind=_kind(header, head, digests.size, tail),
+        path=subject.path,
+        size=size,
+        sha256=sha256,
+        sha1=sha1,
+        kind=_kind(header, head, size, tail),
         macho=header,
         missing_pagezero=any(s.missing_pagezero for s in layout.slices),
         slices=slices,
         host_arch=chosen,
-        bundle=bundle,
-        info=_info_dictionary(resolved, layout, bundle),
+        bundle=subject.bundle,
+        info=_info_dictionary(subject, layout),
     )
 
 
-def _info_dictionary(path: str, layout: MachOLayout, bundle: Bundle | None) -> Mapping[str, Any] | None:
+def _info_dictionary(subject: Subject, layout: MachOLayout) -> Mapping[str, Any] | None:
     """§7.4: the embedded `__info_plist` of an MH_EXECUTE first slice wins over the bundle's."""
     first = layout.slices[0] if layout.slices else None
     if first is not None and first.filetype == C.MH_EXECUTE and first.info_plist_section is not None:
         try:
-            embedded = plist_dict(read_slice_bytes(path, first, *first.info_plist_section))
+            embedded = plist_dict(read_slice_bytes(subject.source, first, *first.info_plist_section))
         except SantacoreError:
             embedded = None
         if embedded is not None:
             return embedded
-    return bundle.info if bundle is not None else None
+    return subject.bundle.info if subject.bundle is not None else None

@@ -15,6 +15,7 @@ import lief
 from santacore._core import MachOInfo, sniff_macho
 from santacore.errors import MachOError
 from santacore.identity.constants import MH_EXECUTE
+from santacore.identity.source import ByteSource, as_source
 
 lief.logging.disable()
 
@@ -92,46 +93,45 @@ _MH_MAGIC_64 = 0xFEEDFACF
 _MIN_LOAD_COMMAND = 8
 
 
-def _load_command_region(path: str, arch: str, offset: int, size: int) -> tuple[bytes, int]:
+def _load_command_region(source: ByteSource, arch: str, offset: int, size: int) -> tuple[bytes, int]:
     """The slice's mach header and load commands, and `ncmds`: all LIEF needs for the fields
     read here (the code signature and __info_plist are located from the load commands and read
     later from the file). Handing LIEF only these bytes keeps its memory independent of the file
     size (parsing a whole 2 GB file held about twice the file). MachOError when the header's
     `ncmds`/`sizeofcmds` cannot describe load commands inside the slice."""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        head = f.read(32)
-        if len(head) < 28:
-            raise MachOError(f"{path}: malformed Mach-O header in the {arch} slice: truncated header")
-        magic = struct.unpack("<I", head[:4])[0]
-        if magic in (_MH_MAGIC, _MH_MAGIC_64):
-            order = "<"
-        else:
-            order = ">"
-            magic = struct.unpack(">I", head[:4])[0]
-        header_size = 32 if magic == _MH_MAGIC_64 else 28
-        ncmds, sizeofcmds = struct.unpack(order + "II", head[16:24])
-        if ncmds * _MIN_LOAD_COMMAND > sizeofcmds or header_size + sizeofcmds > size:
-            raise MachOError(
-                f"{path}: malformed Mach-O header in the {arch} slice: ncmds {ncmds} (0x{ncmds:x}) "
-                f"and sizeofcmds {sizeofcmds} (0x{sizeofcmds:x}) do not fit in the {size}-byte slice"
-            )
-        f.seek(offset)
-        region = f.read(header_size + sizeofcmds)
-    return region, ncmds
+    name = source.name
+    head = source.read(offset, 32)
+    if len(head) < 28:
+        raise MachOError(f"{name}: malformed Mach-O header in the {arch} slice: truncated header")
+    magic = struct.unpack("<I", head[:4])[0]
+    if magic in (_MH_MAGIC, _MH_MAGIC_64):
+        order = "<"
+    else:
+        order = ">"
+        magic = struct.unpack(">I", head[:4])[0]
+    header_size = 32 if magic == _MH_MAGIC_64 else 28
+    ncmds, sizeofcmds = struct.unpack(order + "II", head[16:24])
+    if ncmds * _MIN_LOAD_COMMAND > sizeofcmds or header_size + sizeofcmds > size:
+        raise MachOError(
+            f"{name}: malformed Mach-O header in the {arch} slice: ncmds {ncmds} (0x{ncmds:x}) "
+            f"and sizeofcmds {sizeofcmds} (0x{sizeofcmds:x}) do not fit in the {size}-byte slice"
+        )
+    return source.read(offset, header_size + sizeofcmds), ncmds
 
 
-def read_layout(path: str | os.PathLike[str]) -> MachOLayout:
-    """Locate every slice Santa recognises. Raises MachOError when LIEF cannot read the
-    load commands of a slice Santa's header rules accept (a truncated or hostile file), or
-    when the header is malformed (e.g. `ncmds = 0xffffffff`)."""
-    header = sniff_macho(path)
+def read_layout(path: str | os.PathLike[str] | ByteSource, header: MachOInfo | None = None) -> MachOLayout:
+    """Locate every slice Santa recognises (in a file, or any `ByteSource` with its `header`).
+    Raises MachOError when LIEF cannot read the load commands of a slice Santa's header rules
+    accept (a truncated or hostile file), or when the header is malformed (e.g. `ncmds = 0xffffffff`)."""
+    source = as_source(path)
+    if header is None:
+        header = sniff_macho(source.name)
     if not header.is_macho:
         return MachOLayout(header, ())
-    name = os.fspath(path)
+    name = source.name
     slices = []
     for s in header.slices:
-        region, ncmds = _load_command_region(name, s.arch, s.offset, s.size)
+        region, ncmds = _load_command_region(source, s.arch, s.offset, s.size)
         parsed = lief.MachO.parse(region)
         binary = parsed.at(0) if parsed is not None and parsed.size > 0 else None
         if binary is None:
@@ -156,13 +156,12 @@ def read_layout(path: str | os.PathLike[str]) -> MachOLayout:
     return MachOLayout(header, tuple(slices))
 
 
-def read_slice_bytes(path: str | os.PathLike[str], layout: SliceLayout, offset: int, size: int) -> bytes:
+def read_slice_bytes(path: str | os.PathLike[str] | ByteSource, layout: SliceLayout, offset: int, size: int) -> bytes:
     """`size` bytes at `offset` inside the slice; MachOError if they lie outside it or the file."""
+    source = as_source(path)
     if offset < 0 or size < 0 or offset + size > layout.size:
-        raise MachOError(f"{os.fspath(path)}: {layout.arch} range {offset}+{size} lies outside the slice")
-    with open(path, "rb") as f:
-        f.seek(layout.offset + offset)
-        data = f.read(size)
+        raise MachOError(f"{source.name}: {layout.arch} range {offset}+{size} lies outside the slice")
+    data = source.read(layout.offset + offset, size)
     if len(data) != size:
-        raise MachOError(f"{os.fspath(path)}: {layout.arch} range {offset}+{size} runs past the end of the file")
+        raise MachOError(f"{source.name}: {layout.arch} range {offset}+{size} runs past the end of the file")
     return data

@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from santacore import _core
 from santacore.errors import SignatureError
 from santacore.identity.codesign.code_directory import CodeDirectory
 from santacore.identity.codesign.cs_blobs import (
@@ -25,6 +24,7 @@ from santacore.identity.codesign.cs_blobs import (
     hash_type_name,
 )
 from santacore.identity.codesign.superblob import EmbeddedSignature
+from santacore.identity.source import ByteSource, as_source
 
 SpecialSlotOutcome = Literal["match", "mismatch", "absent", "unverifiable"]
 
@@ -62,8 +62,9 @@ class CodePageCheck:
         return f"code page {first} (file bytes {start}–{end}) does not match its {name} hash{more}"
 
 
-def verify_code_pages(path: str | os.PathLike[str], slice_offset: int, cd: CodeDirectory) -> CodePageCheck:
-    """Hash the slice's pages [slice_offset, slice_offset + signing_limit) and compare them with `cd`'s code slots."""
+def verify_code_pages(path: str | os.PathLike[str] | ByteSource, slice_offset: int, cd: CodeDirectory) -> CodePageCheck:
+    """Hash the slice's pages [slice_offset, slice_offset + signing_limit) of a file (or any
+    `ByteSource`) and compare them with `cd`'s code slots."""
     if cd.hash_type not in HASH_TYPE_NAMES:
         raise SignatureError(f"cannot verify code pages: unsupported hash type {cd.hash_type}")
     if cd.scatter:
@@ -74,15 +75,14 @@ def verify_code_pages(path: str | os.PathLike[str], slice_offset: int, cd: CodeD
         page_bytes = 0  # one page holds everything either way
     if cd.n_code_slots == 0:
         return CodePageCheck(cd.hash_type, page_bytes, slice_offset, limit, 0, ())
-    size = os.stat(path).st_size
+    source = as_source(path)
+    size = source.size
     if slice_offset < 0 or slice_offset + limit > size:
         raise SignatureError(
             f"code limit {limit} at slice offset {slice_offset} runs past the end of the {size}-byte file"
         )
     try:
-        hashes = _core.code_page_hashes(
-            path, offset=slice_offset, length=limit, page_size=page_bytes, hash_type=cd.hash_type
-        )
+        hashes = source.code_page_hashes(slice_offset, limit, page_bytes, cd.hash_type)
     except ValueError as e:
         raise SignatureError(f"cannot hash code pages: {e}") from e
     if len(hashes) != cd.n_code_slots:

@@ -18,7 +18,7 @@ import pytest
 
 from santacore.catalog.store import CatalogStore
 from santacore.cli import main
-from tests.catalog_corpus import HW_TEAM_SIGNED, build_catalog, catalog_artifacts
+from tests.catalog_corpus import DESIGNER, HW_TEAM_SIGNED, build_catalog, catalog_artifacts
 
 SANTACTL_KEYS = {
     "Path",
@@ -74,10 +74,10 @@ def test_jsonl_is_one_artifact_a_line_with_the_catalogs_values(
     lines = [json.loads(line) for line in out.splitlines()]
     expected = stored(catalog)
     assert lines == [json.loads(json.dumps(dataclasses.asdict(r))) for r in expected]
-    assert len(lines) == 6
+    assert len(lines) == 7
     failed = [line for line in lines if line["error"]]
     assert [f["path"].rsplit("/", 1)[1] for f in failed] == ["notes.txt"]
-    assert "Exported 6 artifacts (JSON lines)" in err
+    assert "Exported 7 artifacts (JSON lines)" in err
 
 
 def test_parquet_rows_are_the_catalogs_binaries(
@@ -147,6 +147,12 @@ def test_santactl_fileinfo_has_santactls_keys_layout_and_values(
     )
     assert unsigned["Code-signed"] == "No" and "Team ID" not in unsigned and "Signing Chain" not in unsigned
     assert unsigned["Bundle Version Str"] == "1.7.2"
+    # A member of a zip: `Path` is the archive's path, then the member's; identity as on disk.
+    designer = next(d for d in documents if d["Path"].endswith(".zip/Designer.app/Contents/MacOS/Designer"))
+    on_disk = next(f for f in manifest["files"] if f["path"] == f"{DESIGNER}/Contents/MacOS/Designer")
+    assert (designer["SHA-256"], designer["SHA-1"]) == (on_disk["sha256"], on_disk["sha1"])
+    assert designer["CDHash"] == on_disk["slices_by_arch"]["arm64"]["cdhash"]
+    assert designer["Code-signed"] == "Yes, but ad-hoc" and designer["Type"] == "Executable (x86_64, arm64)"
 
 
 def _expected_identifiers(catalog: Path, field: str) -> set[str]:
@@ -255,7 +261,7 @@ def test_an_existing_file_is_kept_without_force(
     assert target.read_text(encoding="utf-8") == "keep me\n"
     code, _, err = export(capsys, "--db", str(catalog), "--format", "jsonl", "-o", str(target), "--force")
     assert code == 0, err
-    assert len(target.read_text(encoding="utf-8").splitlines()) == 6
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
 
 

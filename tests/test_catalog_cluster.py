@@ -160,22 +160,23 @@ def test_a_cluster_scan_equals_a_local_scan(cluster: Cluster, artifacts: list[Pa
         for path in artifacts:
             store.record(scan_artifact(str(path)))
     remote = tmp_path / "cluster.db"
-    seen: list[tuple[int, int, str]] = []
+    seen: list[tuple[str, bool]] = []
     with CatalogStore.open(remote) as store:
         outcome = scan_on_cluster(
             [str(p) for p in artifacts],
             store,
             cluster.address,
-            progress=lambda done, total, result: seen.append((done, total, result.path)),
+            progress=lambda path, result: seen.append((path, result is not None)),
         )
-    assert (outcome.submitted, outcome.recorded, outcome.skipped, outcome.workers) == (
+    assert (outcome.submitted, outcome.scanned, outcome.skipped, outcome.workers) == (
         len(artifacts),
         len(artifacts),
         0,
         2,
     )
-    assert [(d, t) for d, t, _ in seen] == [(i, len(artifacts)) for i in range(1, len(artifacts) + 1)]
-    assert sorted(p for _, _, p in seen) == sorted(str(p) for p in artifacts)
+    # Each artifact announced when submitted, then once when recorded.
+    assert sorted(p for p, recorded in seen if not recorded) == sorted(str(p) for p in artifacts)
+    assert sorted(p for p, recorded in seen if recorded) == sorted(str(p) for p in artifacts)
     expected, got = catalog_rows(local), catalog_rows(remote)
     assert got == expected
     assert expected["counts"]["binaries"] > 10
@@ -205,8 +206,8 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, co
 
     watcher = client_for(cluster.address)
 
-    def kill_the_victim(done: int, total: int, result: ArtifactResult) -> None:
-        if killed:
+    def kill_the_victim(path: str, result: ArtifactResult | None) -> None:
+        if killed or result is None:
             return
         workers = watcher.scheduler_info()["workers"]
         processing = watcher.processing()
@@ -225,7 +226,7 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, co
     finally:
         watcher.close()
     assert killed and killed[0], "the victim never held a task"
-    assert outcome.recorded == len(paths) and outcome.failed == 0
+    assert outcome.scanned == len(paths) and outcome.failed == 0
     rows = catalog_rows(db)
     # One artifact (every copy has the same content), linked at every path, its binaries once.
     assert rows["counts"]["artifacts"] == 1 and rows["counts"]["paths"] == len(paths)

@@ -67,6 +67,7 @@ def test_hashing_loads_nothing_heavy(call: str) -> None:
         (["config", "show"], set()),
         (["catalog", "export", "--help"], set()),
         (["catalog", "show", "--help"], set()),
+        (["catalog", "scan", "--help"], set()),
     ],
 )
 def test_cli_commands_load_only_what_they_use(argv: list[str], allowed: set[str]) -> None:

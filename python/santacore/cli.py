@@ -275,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     catalog = commands.add_parser("catalog", help="Santa's identifiers for a whole software catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    _add_catalog_scan(catalog_commands)
     _add_catalog_export(catalog_commands)
     _add_catalog_show(catalog_commands)
     return parser
@@ -331,6 +332,36 @@ def _add_catalog_show(catalog_commands: argparse._SubParsersAction[argparse.Argu
     show.add_argument("--html", metavar="FILE", help="also write a one-page HTML report to FILE")
     show.add_argument("--limit", type=int, default=50, metavar="N", help="rows per list in the text (default 50)")
     show.set_defaults(run="catalog_show:run")
+
+
+def _add_catalog_scan(catalog_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    scan = catalog_commands.add_parser(
+        "scan",
+        help="record every bundle and Mach-O of many artifacts (archives read in place) in a catalog",
+        description="Each PATH that is a file, or a folder that is a bundle, is one artifact; other folders are "
+        "searched for archives (zip, tar[.gz|.bz2|.xz|.zst], .pkg), bundles and Mach-O files. Archives are read "
+        "in place, never unpacked. A re-run skips what the catalog already holds (same path, size and mtime, or "
+        "same content); an interrupted scan resumes where it stopped.",
+        epilog="Exit status: 0 scanned (artifacts that could not be read are recorded as failed, with the "
+        "reason); 1 the catalog cannot be opened, or a PATH does not exist (the others are still scanned); "
+        "2 usage error.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--db", required=True, metavar="CATALOG", help="the catalog (SQLite) to write; created if absent")
+    scan.add_argument(
+        "--threads",
+        type=_thread_count,
+        default=None,
+        help=f"artifacts scanned at once, each in its own process, 1 to {MAX_THREADS} (default: one per core)",
+    )
+    scan.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask scheduler (tcp://HOST:PORT; workers read the paths themselves; needs "
+        "pip install 'santacore[cluster]')",
+    )
+    scan.add_argument("--retry-failed", action="store_true", help="scan again artifacts that failed before")
+    scan.set_defaults(run="catalog_scan:run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

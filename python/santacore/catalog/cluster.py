@@ -19,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from santacore.catalog.model import ArtifactResult
+from santacore.catalog.runner import Plan, Progress, ScanSummary, plan
 from santacore.catalog.scan import scan_artifact
+from santacore.catalog.store import PathStamp, path_stamp
 from santacore.errors import SantacoreError
 
 if TYPE_CHECKING:
@@ -42,17 +45,11 @@ class ClusterError(SantacoreError):
 
 
 @dataclass
-class ClusterScan:
-    """What one cluster scan did."""
+class ClusterScan(ScanSummary):
+    """A `ScanSummary`, and what the cluster did."""
 
     submitted: int = 0
-    recorded: int = 0
-    failed: int = 0  # recorded with an error (the scan's own, or a task the cluster gave up on)
-    skipped: int = 0  # already in the catalog, unchanged
     workers: int = 0
-
-
-Progress = Callable[[int, int, ArtifactResult], None]
 
 
 def _distributed() -> Any:
@@ -63,14 +60,8 @@ def _distributed() -> Any:
     return distributed
 
 
-def expand(paths: Iterable[str]) -> Iterator[str]:
-    """The artifacts named by `paths`, as the local scan finds them."""
-    for path in paths:
-        yield os.path.abspath(path)
-
-
 def scan_on_cluster(
-    paths: Iterable[str],
+    paths: Iterable[str] | Plan,
     store: CatalogStore,
     address: str,
     *,
@@ -79,14 +70,16 @@ def scan_on_cluster(
     retry_failed: bool = False,
     connect_timeout: str = CONNECT_TIMEOUT,
 ) -> ClusterScan:
-    """Scan every artifact under `paths` on the Dask cluster at `address` into `store`.
+    """Scan every artifact under `paths` (or the artifacts a `runner.plan` left to do) on the Dask
+    cluster at `address` into `store`.
 
     `threads` is the engine's threads inside one task (default 1: Dask already runs one task per
-    worker thread). `progress(done, total, result)` is called after each artifact is recorded."""
+    worker thread). `progress(path, None)` is called when an artifact is submitted and
+    `progress(path, result)` when it is recorded, as for the local scan."""
     distributed = _distributed()
-    found = list(expand(paths))
-    todo = [p for p in found if store.needs_scan(p, retry_failed=retry_failed)]
-    outcome = ClusterScan(skipped=len(found) - len(todo))
+    started = time.perf_counter()
+    work = paths if isinstance(paths, Plan) else plan(list(paths), store, retry_failed=retry_failed)
+    outcome = ClusterScan(skipped=work.summary.skipped, missing=list(work.summary.missing))
     try:
         client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
     except (OSError, TimeoutError) as e:
@@ -94,12 +87,13 @@ def scan_on_cluster(
     try:
         workers = client.scheduler_info().get("workers", {})
         outcome.workers = len(workers)
-        if todo and not workers:
+        if work.todo and not workers:
             raise ClusterError(f"the Dask scheduler at {address} has no workers")
         window = max(1, IN_FLIGHT_PER_THREAD * sum(int(w.get("nthreads", 1)) for w in workers.values()))
-        _run(distributed, client, todo, store, window, threads, outcome, progress)
+        _run(distributed, client, work.todo, store, window, threads, outcome, progress)
     finally:
         client.close()
+    outcome.seconds = time.perf_counter() - started
     return outcome
 
 
@@ -114,16 +108,19 @@ def _run(
     progress: Progress | None,
 ) -> None:
     pending = iter(todo)
-    paths: dict[str, str] = {}  # task key -> artifact path, for the futures in flight
+    in_flight: dict[str, tuple[str, PathStamp | None]] = {}  # task key -> (path, stamp before reading)
     finished = distributed.as_completed(loop=client.loop)
+    notify = progress or (lambda path, result: None)
 
     def submit_one() -> bool:
         path = next(pending, None)
         if path is None:
             return False
+        notify(path, None)
+        stamp = _stamp(path)  # before a worker reads it: a change while it is read shows next time
         # pure=False: a path's content may change between runs, so the key must not be cached.
         future = client.submit(scan_artifact, path, threads=threads, pure=False)
-        paths[future.key] = path
+        in_flight[future.key] = (path, stamp)
         finished.add(future)
         outcome.submitted += 1
         return True
@@ -132,15 +129,20 @@ def _run(
         if not submit_one():
             break
     for future in finished:
-        path = paths.pop(future.key)
+        path, stamp = in_flight.pop(future.key)
         result = _result_of(future, path)
         future.release()
-        store.record(result)
-        outcome.recorded += 1
-        outcome.failed += result.error is not None
-        if progress is not None:
-            progress(outcome.recorded, len(todo), result)
+        store.record(result, stamp=stamp)
+        outcome.add(result)
+        notify(path, result)
         submit_one()
+
+
+def _stamp(path: str) -> PathStamp | None:
+    try:
+        return path_stamp(path)
+    except OSError:
+        return None
 
 
 def _result_of(future: Any, path: str) -> ArtifactResult:
@@ -157,6 +159,7 @@ def _result_of(future: Any, path: str) -> ArtifactResult:
 
 
 def _identity(path: str) -> tuple[str, int]:
+    """A file's SHA-256 and size (a folder's identity is its manifest, which only a scan builds)."""
     try:
         with open(path, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):

@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from santacore.catalog.cluster import ClusterError, scan_on_cluster
+from santacore.catalog.discover import artifacts as discovered
 from santacore.catalog.model import ArtifactResult
-from santacore.catalog.scan import scan_artifact
+from santacore.catalog.runner import plan, scan_local
 from santacore.catalog.store import CatalogStore
-from tests.catalog_corpus import BINARYRULES, TESTDATA
+from tests.catalog_corpus import BINARYRULES, DESIGNER, TESTDATA
 
 STARTUP_LIMIT = 60.0  # seconds for the scheduler and workers to come up on a loaded machine
 DASK = [sys.executable, "-m", "dask"]
@@ -156,51 +157,48 @@ def catalog_rows(db: Path) -> dict[str, Any]:
 
 def test_a_cluster_scan_equals_a_local_scan(cluster: Cluster, artifacts: list[Path], tmp_path: Path) -> None:
     local = tmp_path / "local.db"
+    named = [str(p) for p in artifacts]
+    found = list(discovered(named))  # the folder is walked: each Mach-O in it is an artifact
+    assert len(found) > len(named)
     with CatalogStore.open(local) as store:
-        for path in artifacts:
-            store.record(scan_artifact(str(path)))
+        scan_local(plan(named, store), store, workers=1)
     remote = tmp_path / "cluster.db"
     seen: list[tuple[str, bool]] = []
     with CatalogStore.open(remote) as store:
         outcome = scan_on_cluster(
-            [str(p) for p in artifacts],
+            named,
             store,
             cluster.address,
             progress=lambda path, result: seen.append((path, result is not None)),
         )
-    assert (outcome.submitted, outcome.scanned, outcome.skipped, outcome.workers) == (
-        len(artifacts),
-        len(artifacts),
-        0,
-        2,
-    )
+    assert (outcome.submitted, outcome.scanned, outcome.skipped, outcome.workers) == (len(found), len(found), 0, 2)
     # Each artifact announced when submitted, then once when recorded.
-    assert sorted(p for p, recorded in seen if not recorded) == sorted(str(p) for p in artifacts)
-    assert sorted(p for p, recorded in seen if recorded) == sorted(str(p) for p in artifacts)
+    assert sorted(p for p, recorded in seen if not recorded) == sorted(found)
+    assert sorted(p for p, recorded in seen if recorded) == sorted(found)
     expected, got = catalog_rows(local), catalog_rows(remote)
     assert got == expected
     assert expected["counts"]["binaries"] > 10
     # Every artifact was read, the archives in place: their bundles hash as the same bundles on disk.
-    assert all(expected[str(p)].error is None for p in artifacts)
+    assert all(expected[p].error is None for p in found)
     on_disk = expected[str(artifacts[4])].bundles[0].bundle_hash
     assert on_disk and [b.bundle_hash for b in expected[str(artifacts[0])].bundles] == [on_disk]
     assert [b.bundle_hash for b in expected[str(artifacts[1])].bundles] == [on_disk]
 
     # A second run finds everything done and submits nothing.
     with CatalogStore.open(remote) as store:
-        again = scan_on_cluster([str(p) for p in artifacts], store, cluster.address)
-    assert (again.submitted, again.skipped) == (0, len(artifacts))
+        again = scan_on_cluster(named, store, cluster.address)
+    assert (again.submitted, again.skipped) == (0, len(found))
     assert catalog_rows(remote) == expected
 
 
 def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     victim = cluster.start_worker("victim")
     cluster.wait_for_workers(3)
-    # 12 artifacts, each a copy of the binaryrules folder (14 Mach-O files to examine) at its own path.
+    # 12 artifacts, each a copy of Designer.app (a universal bundle, ad-hoc sealed) at its own path.
     paths = []
     for i in range(12):
-        copy = tmp_path / f"copy{i:02d}"
-        shutil.copytree(corpus / BINARYRULES, copy)
+        copy = tmp_path / f"Designer{i:02d}.app"
+        shutil.copytree(corpus / DESIGNER, copy)
         paths.append(str(copy))
     killed: list[list[str]] = []
 
@@ -228,10 +226,12 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, co
     assert killed and killed[0], "the victim never held a task"
     assert outcome.scanned == len(paths) and outcome.failed == 0
     rows = catalog_rows(db)
-    # One artifact (every copy has the same content), linked at every path, its binaries once.
+    # One artifact (every copy has the same content), linked at every path, its rows once.
     assert rows["counts"]["artifacts"] == 1 and rows["counts"]["paths"] == len(paths)
-    assert rows["counts"]["binaries"] == len(rows[paths[0]].binaries) == 14
-    assert all(rows[p].error is None for p in paths)
+    designer = rows[paths[0]]
+    assert designer.error is None and designer.bundles[0].bundle_hash
+    assert (rows["counts"]["bundles"], rows["counts"]["binaries"]) == (len(designer.bundles), len(designer.binaries))
+    assert all(rows[p] == dataclasses.replace(designer, path=p) for p in paths)
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def stored_results(store: CatalogStore) -> Iterator[ArtifactResult]:
 
 
 @contextlib.contextmanager
-def _replaced(path: str, force: bool) -> Iterator[str]:
+def replaced_whole(path: str, force: bool) -> Iterator[str]:
     """A temporary name for FILE, renamed into place when the block ends well, removed otherwise:
     FILE is written whole or not at all."""
     if os.path.lexists(path) and not force:
@@ -75,7 +75,7 @@ def text_output(path: str | None, force: bool) -> Iterator[IO[str]]:
     if path is None:
         yield sys.stdout
         return
-    with _replaced(path, force) as temporary, open(temporary, "w", encoding="utf-8") as f:
+    with replaced_whole(path, force) as temporary, open(temporary, "w", encoding="utf-8") as f:
         yield f
 
 
@@ -84,7 +84,7 @@ def binary_output(path: str | None, force: bool) -> Iterator[IO[bytes]]:
     if path is None:
         yield sys.stdout.buffer
         return
-    with _replaced(path, force) as temporary, open(temporary, "wb") as f:
+    with replaced_whole(path, force) as temporary, open(temporary, "wb") as f:
         yield f
 
 

@@ -9,7 +9,9 @@ import sqlite3
 import sys
 
 from santacore.commands import EXIT_ERROR, EXIT_OK, error_text
-from santacore.commands.catalog_export import _replaced, open_catalog
+from santacore.commands.catalog_export import open_catalog, replaced_whole
+
+HTML_ROWS = 10_000
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,11 +22,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         with store:
-            # The text shows `limit` rows per list; JSON and HTML show every row.
-            summary = summarise(store, limit=None if args.json or args.html else args.limit)
+            # The text shows `limit` rows per list; JSON every row; the page at most HTML_ROWS
+            # (a person reads it in a browser; past that it says how many more there are).
+            limit = None if args.json else HTML_ROWS if args.html else args.limit
+            summary = summarise(store, limit=limit)
         if args.html is not None:
             with (
-                _replaced(args.html, force=True) as temporary,
+                replaced_whole(args.html, force=True) as temporary,
                 open(temporary, "w", encoding="utf-8", errors="replace") as f,
             ):
                 f.write(render_html(summary, title=f"santacore catalog: {args.db}"))

@@ -237,3 +237,27 @@ def test_a_worker_killed_mid_scan_loses_and_doubles_nothing(cluster: Cluster, co
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
     with CatalogStore.open(tmp_path / "c.db") as store, pytest.raises(ClusterError, match="cannot reach the Dask"):
         scan_on_cluster([str(tmp_path)], store, "tcp://127.0.0.1:9", connect_timeout="2s")
+
+
+def test_catalog_scan_with_scheduler_writes_the_catalog(
+    cluster: Cluster, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from santacore.cli import main
+
+    db = tmp_path / "catalog.db"
+    bundle = str(corpus / TESTDATA / "BundleExample.app")
+    assert main(["catalog", "scan", bundle, "--db", str(db), "--scheduler", cluster.address]) == 0
+    assert capsys.readouterr().out.startswith("1 artifacts scanned, 0 skipped")
+    rows = catalog_rows(db)
+    assert rows[bundle].kind == "bundle" and rows[bundle].bundles[0].bundle_hash
+
+
+def test_catalog_scan_without_distributed_names_the_extra(tmp_path: Path, corpus: Path) -> None:
+    # A fresh interpreter where distributed cannot be imported, as on an install without the extra.
+    bundle = str(corpus / TESTDATA / "BundleExample.app")
+    argv = ["catalog", "scan", bundle, "--db", str(tmp_path / "c.db"), "--scheduler", "tcp://127.0.0.1:9"]
+    script = f"import sys; sys.modules['distributed'] = None\nfrom santacore.cli import main\nsys.exit(main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "pip install 'santacore[cluster]'" in done.stderr
+    assert "Traceback" not in done.stderr

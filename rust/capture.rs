@@ -13,6 +13,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -26,6 +28,8 @@ pub const CAPTURE_PAGE_SIZES: [u64; 2] = [4096, 16384];
 /// Hash types hashed while streaming (SHA-256 also answers SHA-256-truncated). Every
 /// CodeDirectory of a slice is checked, and signatures carry up to all four types.
 pub const CAPTURE_HASH_TYPES: [HashType; 3] = [HashType::Sha1, HashType::Sha256, HashType::Sha384];
+/// Chunks at least this large are hashed in parallel (see `MemberSink::hash`).
+const PARALLEL_AT: usize = 256 * 1024;
 /// Santa reads an embedded Info.plist only from a section smaller than this.
 const MAX_INFO_PLIST_SECTION: u64 = 2_000_000;
 /// `fileinfo` reads 4 bytes here from the end for a disk image's `koly` trailer.
@@ -84,7 +88,14 @@ pub struct PageHashes {
     pub length: u64,
     pub page_size: u64,
     pub hash_type: HashType,
-    pub pages: Vec<Vec<u8>>,
+    /// The page hashes back to back, `hash_type.stored_len()` bytes each.
+    pub hashes: Vec<u8>,
+}
+
+impl PageHashes {
+    pub fn pages(&self) -> impl Iterator<Item = &[u8]> {
+        self.hashes.chunks(self.hash_type.stored_len())
+    }
 }
 
 /// A byte range that was wanted but not kept, and why.
@@ -116,13 +127,15 @@ impl MemberImage {
     /// Bytes held by ranges and page hashes.
     pub fn captured_bytes(&self) -> u64 {
         let ranges: usize = self.ranges.iter().map(|(_, b)| b.len()).sum();
-        let pages: usize = self.page_hashes.iter().flat_map(|p| &p.pages).map(Vec::len).sum();
+        let pages: usize = self.page_hashes.iter().map(|p| p.hashes.len()).sum();
         (ranges + pages) as u64
     }
 }
 
 /// Streams one member: `update` with its bytes in order (any chunk sizes), then `finish`.
 pub struct MemberSink {
+    /// (page size, hash type) of each code-page hasher.
+    configs: Vec<(u64, HashType)>,
     limit: u64,
     pos: u64,
     sha256: Sha256,
@@ -145,7 +158,35 @@ impl Default for MemberSink {
 impl MemberSink {
     /// A sink keeping at most `capture_limit` bytes of ranges and page hashes.
     pub fn new(capture_limit: u64) -> Self {
+        Self::with_page_hashes(capture_limit, &CAPTURE_PAGE_SIZES, &CAPTURE_HASH_TYPES)
+    }
+
+    /// A sink hashing code pages only at `page_sizes` with `hash_types`: faster, but a
+    /// CodeDirectory using another (e.g. SHA-384, or 16 KiB pages on x86_64) then cannot be
+    /// checked, and `file_info_from_image` reports that as a problem of the slice.
+    pub fn with_page_hashes(capture_limit: u64, page_sizes: &[u64], hash_types: &[HashType]) -> Self {
         MemberSink {
+            configs: page_sizes
+                .iter()
+                .filter(|&&p| p > 0)
+                .flat_map(|&p| hash_types.iter().map(move |&k| (p, k)))
+                // Full SHA-256 hashes answer SHA-256-truncated too.
+                .map(|(p, k)| {
+                    (
+                        p,
+                        if k == HashType::Sha256Truncated {
+                            HashType::Sha256
+                        } else {
+                            k
+                        },
+                    )
+                })
+                .fold(Vec::new(), |mut all, c| {
+                    if !all.contains(&c) {
+                        all.push(c);
+                    }
+                    all
+                }),
             limit: capture_limit,
             pos: 0,
             sha256: Sha256::new(),
@@ -221,7 +262,7 @@ impl MemberSink {
                         length: c.fed_to - c.offset,
                         page_size,
                         hash_type,
-                        pages: hasher.finish(),
+                        hashes: hasher.finish_flat(),
                     });
                 }
             }
@@ -261,10 +302,7 @@ impl MemberSink {
     fn consume(&mut self, chunk: &[u8]) {
         let start = self.pos;
         let end = start + chunk.len() as u64;
-        self.sha256.update(chunk);
-        if let Some(h) = self.sha1.as_mut() {
-            h.update(chunk);
-        }
+        self.hash(chunk, start, end);
         if self.head.len() < HEAD_SIZE {
             let take = (HEAD_SIZE - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
@@ -304,20 +342,6 @@ impl MemberSink {
             self.used += piece.len() as u64;
             self.wants[i].buf.extend_from_slice(piece);
         }
-        for c in &mut self.code {
-            let from = c.fed_to.max(start);
-            let to = c.end.min(end);
-            if from >= to || c.fed_to < start {
-                continue;
-            }
-            let piece = &chunk[(from - start) as usize..(to - start) as usize];
-            let mut added = 0u64;
-            for (_, kind, h) in &mut c.hashers {
-                added += (h.update(piece) * kind.stored_len()) as u64;
-            }
-            c.fed_to = to;
-            self.used += added;
-        }
         if self.used > self.limit {
             // Page hashes are the only growth not checked above: drop the biggest.
             if let Some(i) = (0..self.code.len()).max_by_key(|&i| self.code[i].end - self.code[i].offset) {
@@ -338,6 +362,40 @@ impl MemberSink {
             }
         }
         self.pos = end;
+    }
+
+    /// The member's digests and the code-page hashers over `chunk` (stream bytes `[start, end)`):
+    /// side by side on the rayon pool for a large chunk, as a signed slice is hashed up to eight
+    /// times (SHA-256, SHA-1, and three types at two page sizes).
+    fn hash(&mut self, chunk: &[u8], start: u64, end: u64) {
+        let (sha256, sha1) = (&mut self.sha256, &mut self.sha1);
+        let mut digests = move || {
+            sha256.update(chunk);
+            if let Some(h) = sha1 {
+                h.update(chunk);
+            }
+        };
+        let mut jobs: Vec<(&mut PageHasher, &[u8])> = Vec::new();
+        for c in &mut self.code {
+            let from = c.fed_to.max(start);
+            let to = c.end.min(end);
+            if from >= to || c.fed_to < start {
+                continue;
+            }
+            let piece = &chunk[(from - start) as usize..(to - start) as usize];
+            jobs.extend(c.hashers.iter_mut().map(|(_, _, h)| (h, piece)));
+            c.fed_to = to;
+        }
+        let added = if chunk.len() >= PARALLEL_AT && !jobs.is_empty() {
+            rayon::join(digests, || {
+                jobs.into_par_iter().map(|(h, p)| h.update(p)).sum::<usize>()
+            })
+            .1
+        } else {
+            digests();
+            jobs.into_iter().map(|(h, p)| h.update(p)).sum::<usize>()
+        };
+        self.used += added as u64;
     }
 
     /// Acts on what the stream has reached: the first page, completed slice headers and
@@ -489,9 +547,10 @@ impl MemberSink {
             offset: slice,
             end,
             fed_to: slice,
-            hashers: CAPTURE_PAGE_SIZES
+            hashers: self
+                .configs
                 .iter()
-                .flat_map(|&p| CAPTURE_HASH_TYPES.iter().map(move |&k| (p, k, PageHasher::new(p, k))))
+                .map(|&(p, k)| (p, k, PageHasher::new(p, k)))
                 .collect(),
         };
         let behind = end.min(self.pos);
@@ -503,8 +562,8 @@ impl MemberSink {
                 });
                 return;
             };
-            for (_, kind, h) in &mut c.hashers {
-                self.used += (h.update(&bytes) * kind.stored_len()) as u64;
+            for (_, _, h) in &mut c.hashers {
+                self.used += h.update(&bytes) as u64;
             }
             c.fed_to = behind;
         }
@@ -672,13 +731,13 @@ mod tests {
             .find(|p| p.page_size == 4096 && p.hash_type == HashType::Sha256)
             .unwrap();
         assert_eq!(p.length, 40_000);
-        assert_eq!(p.pages[1], Sha256::digest(&data[4096..8192]).to_vec());
+        assert_eq!(p.pages().nth(1).unwrap(), Sha256::digest(&data[4096..8192]).as_slice());
         for chunk in [1, 7, 4095, 4096, 4097, 65_536] {
             let img = stream(&data, chunk);
             assert_eq!(img.ranges, whole.ranges, "chunk {chunk}");
             assert_eq!(img.page_hashes.len(), whole.page_hashes.len());
             for (a, b) in img.page_hashes.iter().zip(&whole.page_hashes) {
-                assert_eq!(a.pages, b.pages);
+                assert_eq!(a.hashes, b.hashes);
             }
         }
     }

@@ -128,7 +128,9 @@ pub struct PageHasher {
     hash_type: HashType,
     current: Hasher,
     filled: u64,
-    pages: Vec<Vec<u8>>,
+    /// Every finished page's hash, back to back (`stored_len` bytes each): one allocation,
+    /// not one per page.
+    hashes: Vec<u8>,
 }
 
 impl PageHasher {
@@ -138,13 +140,13 @@ impl PageHasher {
             hash_type,
             current: hash_type.hasher(),
             filled: 0,
-            pages: Vec::new(),
+            hashes: Vec::new(),
         }
     }
 
-    /// Feeds the next bytes; returns how many pages they completed.
+    /// Feeds the next bytes; returns how many bytes of page hashes they added.
     pub fn update(&mut self, mut chunk: &[u8]) -> usize {
-        let before = self.pages.len();
+        let before = self.hashes.len();
         while !chunk.is_empty() {
             let take = ((self.page - self.filled) as usize).min(chunk.len());
             self.current.update(&chunk[..take]);
@@ -152,19 +154,26 @@ impl PageHasher {
             chunk = &chunk[take..];
             if self.filled == self.page {
                 let done = std::mem::replace(&mut self.current, self.hash_type.hasher());
-                self.pages.push(done.finish(self.hash_type.stored_len()));
+                self.hashes.extend(done.finish(self.hash_type.stored_len()));
                 self.filled = 0;
             }
         }
-        self.pages.len() - before
+        self.hashes.len() - before
+    }
+
+    /// Every page's hash back to back, the short last page included.
+    pub fn finish_flat(mut self) -> Vec<u8> {
+        if self.filled > 0 {
+            self.hashes.extend(self.current.finish(self.hash_type.stored_len()));
+        }
+        self.hashes.shrink_to_fit();
+        self.hashes
     }
 
     /// Every page's hash, the short last page included.
-    pub fn finish(mut self) -> Vec<Vec<u8>> {
-        if self.filled > 0 {
-            self.pages.push(self.current.finish(self.hash_type.stored_len()));
-        }
-        self.pages
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        let len = self.hash_type.stored_len();
+        self.finish_flat().chunks(len).map(<[u8]>::to_vec).collect()
     }
 }
 

@@ -521,10 +521,28 @@ pub struct MemberSink(Option<crate::capture::MemberSink>);
 
 #[pymethods]
 impl MemberSink {
+    /// `page_sizes` and `hash_types` (CodeDirectory hash type codes) choose the code-page
+    /// hashers; the default, every page size and type Apple's tools use, is exact.
     #[new]
-    #[pyo3(signature = (*, capture_limit = crate::capture::MAX_CAPTURE_BYTES))]
-    fn new(capture_limit: u64) -> Self {
-        MemberSink(Some(crate::capture::MemberSink::new(capture_limit)))
+    #[pyo3(signature = (*, capture_limit = crate::capture::MAX_CAPTURE_BYTES, page_sizes = None, hash_types = None))]
+    fn new(capture_limit: u64, page_sizes: Option<Vec<u64>>, hash_types: Option<Vec<u32>>) -> PyResult<Self> {
+        use crate::capture::{CAPTURE_HASH_TYPES, CAPTURE_PAGE_SIZES};
+        let sizes = page_sizes.unwrap_or_else(|| CAPTURE_PAGE_SIZES.to_vec());
+        if sizes.contains(&0) {
+            return Err(PyValueError::new_err("page sizes must be positive"));
+        }
+        let kinds = match hash_types {
+            None => CAPTURE_HASH_TYPES.to_vec(),
+            Some(codes) => codes
+                .into_iter()
+                .map(crate::digest::HashType::from_code)
+                .collect::<crate::error::Result<Vec<_>>>()?,
+        };
+        Ok(MemberSink(Some(crate::capture::MemberSink::with_page_hashes(
+            capture_limit,
+            &sizes,
+            &kinds,
+        ))))
     }
 
     /// Bytes streamed so far.
@@ -549,7 +567,7 @@ impl MemberSink {
             .0
             .take()
             .ok_or_else(|| PyValueError::new_err("MemberSink.finish() was called already"))?;
-        Ok(MemberImage(Arc::new(py.detach(|| sink.finish()))))
+        Ok(py.detach(|| sink.finish()).into())
     }
 }
 
@@ -571,6 +589,13 @@ impl MemberSink {
 /// identity reads and the code-page hashes of each signed slice.
 #[pyclass(frozen, module = "santacore._core")]
 pub struct MemberImage(Arc<crate::capture::MemberImage>);
+
+/// For engine code (an archive reader) that streamed a member itself.
+impl From<crate::capture::MemberImage> for MemberImage {
+    fn from(image: crate::capture::MemberImage) -> Self {
+        MemberImage(Arc::new(image))
+    }
+}
 
 #[pymethods]
 impl MemberImage {
@@ -624,7 +649,7 @@ impl MemberImage {
             .page_hashes
             .iter()
             .map(|p| {
-                let pages = p.pages.iter().map(|h| pyo3::types::PyBytes::new(py, h)).collect();
+                let pages = p.pages().map(|h| pyo3::types::PyBytes::new(py, h)).collect();
                 (p.offset, p.length, p.page_size, p.hash_type as u32, pages)
             })
             .collect()

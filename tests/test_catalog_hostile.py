@@ -197,3 +197,32 @@ def test_symlink_loops_end_lookups_and_are_reported(tmp_path: Path) -> None:
     (bundle,) = result.bundles
     assert bundle.path == "Loop.app" and bundle.binary_count == 1
     assert any("symlink loop" in w for w in result.warnings)
+
+
+def test_memory_stays_bounded_on_a_bomb_with_default_caps(tmp_path: Path) -> None:
+    """A 300 MiB Mach-O-looking member deflated to ~300 KB: the engine streams it (nothing held
+    but its capture) until the expansion cap stops it; the process's peak RSS stays small."""
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z, z.open("B.app/Contents/MacOS/B", "w") as m:
+        m.write(MACHO_HEAD)
+        zeros = bytes(MiB)
+        for _ in range(300):
+            m.write(zeros)
+    probe = (
+        "import sys; from santacore._core import scan_archive\n"
+        f"s = scan_archive({str(bomb)!r})\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(s.error); print(hwm)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    error, hwm_kib = out.stdout.splitlines()
+    assert "decompression bomb" in error
+    assert int(hwm_kib) < 100 * 1024, f"peak RSS {int(hwm_kib) // 1024} MiB"
+
+
+def test_deep_names_are_walked_without_recursion(tmp_path: Path) -> None:
+    deep = "/".join(["d"] * 2000) + "/Info.plist"
+    result = scan_artifact(str(_zip(tmp_path / "deep.zip", {deep: b"<plist/>", "x/../../y": b""})))
+    assert result.error == "member name leaves the archive: x/../../y"
+    ok = scan_artifact(str(_zip(tmp_path / "deep-ok.zip", {deep: b"<plist/>"})))
+    assert ok.error is None and ok.bundles == ()

@@ -109,3 +109,38 @@ def test_not_a_catalog_is_refused(tmp_path: Path) -> None:
     garbage.write_bytes(b"\x00" * 5000)
     with pytest.raises(CatalogError):
         CatalogStore.open(garbage)
+
+
+def test_cli_draws_a_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from tests.catalog_pack import pack_zip
+
+    pack_zip(EXAMPLE, tmp_path / "a.zip")
+    argv = [sys.executable, "-m", "santacore", "catalog", "scan", str(tmp_path / "a.zip"), str(EXAMPLE)]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*argv, "--db", str(tmp_path / "t.db")], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    drawn = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out = proc.communicate(timeout=60)[0].decode()
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"artifacts" in drawn
+    assert out.startswith("2 artifacts scanned, 0 skipped (already in the catalog), 0 failed; 2 bundles, 2 binaries")
+    quiet = subprocess.run([*argv, "--db", str(tmp_path / "q.db")], capture_output=True, text=True, timeout=60)
+    assert quiet.stderr == "" and quiet.stdout.startswith("2 artifacts scanned")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from santacore._core import MemberImage, MemberSink
-from santacore.errors import SantacoreError
+from santacore.errors import MachOError, SantacoreError
 from santacore.identity import BundleContext, file_info_from_image
 from santacore.identity.bundle import nearest_bundle
 from santacore.identity.fileinfo import FileInfo, FileInfoError, Host, file_info
@@ -137,7 +137,7 @@ def test_a_read_outside_the_capture_is_an_error_never_zeros(corpus: Path) -> Non
         source.read(gap, 16)
     with pytest.raises(ValueError, match="not hashed while streaming"):
         source.code_page_hashes(0, 4096, 4096, 5)
-    with pytest.raises(ValueError, match="no 4096-byte code pages"):
+    with pytest.raises(ValueError, match="no 4096-byte code pages of hash type 2 were hashed at slice offset 12345"):
         source.code_page_hashes(12345, 4096, 4096, 2)
     sink = MemberSink()
     sink.finish()
@@ -199,7 +199,7 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
     ]
     rng = random.Random(12)
     same = behind = not_macho = 0
-    for i in range(150):
+    for i in range(100):
         data = bytearray(rng.choice(sources).read_bytes())
         for _ in range(rng.randint(1, 6)):
             data[rng.randrange(min(len(data), 40_000))] = rng.randrange(256)
@@ -219,7 +219,30 @@ def test_mutated_members_match_file_info(corpus: Path, tmp_path: Path) -> None:
             assert "after the stream had passed them" in str(actual), path
             behind += 1
     print(f"mutants: {same} same, {not_macho} not Mach-O, {behind} pointing behind the stream")
-    assert same >= 120 and same + not_macho + behind == 150, (same, not_macho, behind)
+    assert same >= 80 and same + not_macho + behind == 100, (same, not_macho, behind)
+
+
+def test_fewer_page_hashers_are_exact_where_they_suffice_and_say_so_where_not(corpus: Path) -> None:
+    """`page_sizes`/`hash_types` trade speed for coverage: a SHA-256, 4 KiB signature still verifies;
+    a signature with SHA-1 and SHA-384 CodeDirectories says which pages were not hashed."""
+    sha256_only = os.path.realpath(corpus / "santa/northpolesec/common/testdata/signed-with-teamid")
+    sink = MemberSink(page_sizes=[4096], hash_types=[3])  # truncated SHA-256 is kept in full
+    sink.update(Path(sha256_only).read_bytes())
+    image = sink.finish()
+    assert {(p, t) for _, _, p, t, _ in image.page_hashes} == {(4096, 2)}
+    assert json_document(file_info_from_image(image, name=sha256_only)) == json_document(file_info(sha256_only))
+    four_types = os.path.realpath(corpus / "santa/northpolesec/common/verifyinghasher/testdata/hw_universal")
+    sink = MemberSink(hash_types=[2])
+    sink.update(Path(four_types).read_bytes())
+    info = file_info_from_image(sink.finish(), name=four_types)
+    assert info.signing_status == "invalid"
+    problems = [p for s in info.slices for p in s.problems]
+    assert any("code pages of hash type 1 were hashed" in p for p in problems)
+    assert any("code pages of hash type 4 were hashed" in p for p in problems)
+    with pytest.raises(ValueError, match="unknown code-signature hash type 9"):
+        MemberSink(hash_types=[9])
+    with pytest.raises(ValueError, match="page sizes must be positive"):
+        MemberSink(page_sizes=[0])
 
 
 def test_capture_limit_bounds_memory_and_says_so(tmp_path: Path) -> None:
@@ -230,12 +253,23 @@ def test_capture_limit_bounds_memory_and_says_so(tmp_path: Path) -> None:
     info = file_info_from_image(image, name="big")
     (problem,) = info.slices[0].problems
     assert problem.startswith("code signature unreadable: big: bytes") and "capture limit of 1048576" in problem
+    # Load commands claiming more than the limit: the member is refused with the reason.
+    huge = _thin_x86_64(3 * MiB, 4096, 4096)
+    struct.pack_into("<I", huge, 20, 2 * MiB)
+    image = stream(bytes(huge), 5, capture_limit=1 * MiB)
+    assert image.captured_bytes <= 1 * MiB + 4096 + 4
+    with pytest.raises(MachOError, match=r"huge: bytes 0\.\.2097184 were not kept: .*capture limit"):
+        file_info_from_image(image, name="huge")
 
 
+# VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a child would report pytest's peak.
 PEAK_RSS = """
-import resource, sys
+import sys
 from santacore._core import MemberSink
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(key):
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith(key)).split()[1])
+before = status("VmRSS:")
 sink = MemberSink()
 chunk = bytes(1 << 20)
 if sys.argv[1] == "synthetic":
@@ -252,13 +286,14 @@ else:
         while block := f.read(1 << 20):
             sink.update(block)
 image = sink.finish()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status("VmHWM:")
 print(before, after, image.captured_bytes, image.size)
 """
 
 
 def peak_rss(*args: str) -> tuple[int, int, int, int]:
-    """(max RSS KiB before the stream, after it, bytes captured, bytes streamed), in a fresh interpreter."""
+    """(RSS KiB before the stream, peak RSS KiB after it, bytes captured, bytes streamed), in a fresh
+    interpreter (Linux: /proc/self/status)."""
     out = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *args], capture_output=True, text=True, check=True, timeout=120
     ).stdout.split()
@@ -278,3 +313,16 @@ def test_peak_rss_is_flat_whatever_the_member_size(corpus: Path, manifest: dict[
     assert after - before < 32 * 1024 + captured // 1024, (before, after)
     print(f"peak RSS growth: {largest['path']} ({largest['size']} bytes) {file_growth} KiB; ")
     print(f"{size}-byte synthetic Mach-O: {after - before} KiB (captured {captured} bytes)")
+
+
+def test_importing_the_image_api_loads_no_parser_library() -> None:
+    """`santacore.identity.file_info_from_image` and `BundleContext` import without LIEF or the CMS
+    libraries (they load when a member is described). In a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "from santacore.identity import BundleContext, file_info_from_image\n"
+        "from santacore._core import MemberSink\n"
+        "print(sorted(m for m in ('lief', 'cryptography', 'asn1crypto') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from typing import final
 
 __all__ = [
+    "ArchiveEntry",
+    "ArchiveScan",
     "BinaryFile",
     "FileDigests",
     "MachOInfo",
@@ -17,11 +19,13 @@ __all__ = [
     "TreeStats",
     "__version__",
     "arch_name",
+    "archive_kind",
     "bundle_hash_from_hashes",
     "code_page_hashes",
     "digest",
     "file_digests",
     "hash_tree",
+    "scan_archive",
     "sniff_macho",
     "sniff_macho_bytes",
 ]
@@ -205,6 +209,7 @@ def code_page_hashes(
 ) -> list[bytes]:
     """The hash of each `page_size` chunk of `[offset, offset + length)`; page_size 0 = one hash of it all."""
 
+@final
 class ArchiveEntry:
     """One member of an archive's tree: its path ('/'-separated, relative), kind ("file",
     "directory", "symlink", "other"), size, link target, and for a Mach-O its SHA-256 and headers."""
@@ -232,6 +237,7 @@ class ArchiveEntry:
     def plist(self) -> bytes | None:
         """The bytes of an Info.plist member (None for other members or one over the cap)."""
 
+@final
 class ArchiveScan:
     """An archive read in place: its identity, its tree, or why it could not be read."""
 
@@ -257,14 +263,20 @@ def scan_archive(
 ) -> ArchiveScan:
     """Read the archive at `path` in place, sniffing and hashing every member as a file on disk is."""
 
-def archive_kind(head: bytes, /) -> str | None:
+def archive_kind(head: bytes) -> str | None:
     """The archive kind of a file starting with `head` (None if the engine does not read it)."""
 
 @final
 class MemberSink:
     """Streams one archive member for its identity: `update` in order, then `finish`."""
 
-    def __init__(self, *, capture_limit: int = 67108864) -> None: ...
+    def __new__(
+        cls,
+        *,
+        capture_limit: int = ...,
+        page_sizes: Sequence[int] | None = None,
+        hash_types: Sequence[int] | None = None,
+    ) -> MemberSink: ...
     @property
     def position(self) -> int: ...
     def update(self, data: bytes, /) -> None: ...

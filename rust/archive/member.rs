@@ -118,7 +118,7 @@ mod tests {
             }
         }
         assert_eq!(
-            digest_member(&mut Dribble(&fat(), 13), fat().len() as u64)
+            digest_member(&mut Dribble(&fat(), 13), fat().len() as u64, 1 << 20)
                 .unwrap()
                 .unwrap()
                 .macho
@@ -130,9 +130,11 @@ mod tests {
 
     #[test]
     fn not_macho_and_wrong_lengths() {
-        assert!(digest_member(&mut &b"hello world, not a binary at all"[..], 32)
-            .unwrap()
-            .is_none());
+        assert!(
+            digest_member(&mut &b"hello world, not a binary at all"[..], 32, 1 << 20)
+                .unwrap()
+                .is_none()
+        );
         let data = thin(2, 5000);
         assert!(matches!(
             digest_member(&mut &data[..], 6000, 1 << 20),

@@ -15,29 +15,8 @@ import os
 import stat
 import time
 
-from santacore._core import sniff_macho
+from santacore._core import archive_kind, sniff_macho
 from santacore.catalog.model import ArtifactResult
-
-# Leading bytes of each archive format the engine reads (tar is recognised by "ustar" at 257).
-_MAGICS = (
-    (b"PK\x03\x04", "zip"),
-    (b"PK\x05\x06", "zip"),  # an empty zip: only the end of central directory
-    (b"xar!", "pkg"),
-    (b"\x1f\x8b", "tar.gz"),
-    (b"BZh", "tar.bz2"),
-    (b"\xfd7zXZ\x00", "tar.xz"),
-    (b"\x28\xb5\x2f\xfd", "tar.zst"),
-)
-
-
-def archive_kind(head: bytes) -> str | None:
-    """The archive kind of a file starting with `head` (at least 262 bytes when the file has them)."""
-    for magic, kind in _MAGICS:
-        if head.startswith(magic):
-            return kind
-    if head[257:262] == b"ustar":
-        return "tar"
-    return None
 
 
 def scan_artifact(path: str, *, threads: int = 0) -> ArtifactResult:
@@ -48,6 +27,9 @@ def scan_artifact(path: str, *, threads: int = 0) -> ArtifactResult:
         result = _scan(path, threads)
     except (OSError, ValueError) as e:  # unreadable: record why, with whatever identity is known
         result = ArtifactResult(path, *_identity_or_blank(path), kind="unknown", error=_reason(e))
+    except Exception as e:  # a bug met by a strange artifact must not stop the whole scan: record it
+        reason = f"internal error ({type(e).__name__}): {e}"
+        result = ArtifactResult(path, *_identity_or_blank(path), kind="unknown", error=reason)
     millis = int((time.perf_counter() - started) * 1000)
     return ArtifactResult(**{**result.__dict__, "scan_millis": millis})
 

@@ -58,15 +58,21 @@ class ArchiveTree:
         parent.children[posixpath.basename(e.path)] = node
 
     def _folder(self, path: str) -> Node | None:
+        """The folder node at `path`, created with its parents if the archive did not list them
+        (iterative: a hostile name may have thousands of components)."""
+        missing = []
         node = self.nodes.get(path)
-        if node is None:
-            parent = self._folder(posixpath.dirname(path)) if path else None
-            if parent is None:
+        while node is None:
+            missing.append(path)
+            path = posixpath.dirname(path)
+            node = self.nodes.get(path)
+        for p in reversed(missing):
+            if node.kind != "directory" or node.children is None:
                 return None
-            node = Node("directory", None, {})
-            self.nodes[path] = node
-            assert parent.children is not None
-            parent.children[posixpath.basename(path)] = node
+            child = Node("directory", None, {})
+            self.nodes[p] = child
+            node.children[posixpath.basename(p)] = child
+            node = child
         return node if node.kind == "directory" else None
 
     # -- lookups that follow symlinks, like stat() -------------------------------------------
@@ -135,6 +141,22 @@ class ArchiveTree:
         """Every real folder except the archive's root, in path order."""
         return sorted(p for p, n in self.nodes.items() if p and n.kind == "directory")
 
+    def _bundle_candidates(self) -> list[str]:
+        """The folders that can be bundles (§6.1 needs an Info.plist in one of its layouts): the
+        parent of every member named Info.plist, and the parent of that when it is Contents or
+        Resources or of any Contents/Resources symlink. The rest of `directories()` cannot be."""
+        found = set()
+        for p, n in self.nodes.items():
+            name = posixpath.basename(p)
+            parent = posixpath.dirname(p)
+            if name == C.INFO_PLIST:
+                found.add(parent)
+                if posixpath.basename(parent) in ("Contents", "Resources"):
+                    found.add(posixpath.dirname(parent))
+            elif name in ("Contents", "Resources") and n.kind == "symlink":
+                found.add(parent)
+        return sorted(d for d in found if d and self.nodes.get(d, Node("other", None)).kind == "directory")
+
     # -- spec §6.1–6.2, as identity/bundle.py ------------------------------------------------
 
     def _layout(self, d: str) -> tuple[str, str] | None:
@@ -201,7 +223,7 @@ class ArchiveTree:
         for each folder that is a bundle with an extension (its own nearest bundle), the highest
         qualifying ancestor of its main executable."""
         found: dict[str, Bundle] = {}
-        for d in self.directories():
+        for d in self._bundle_candidates():
             b = self.bundle_at(d)
             if b is None or not b.extension or b.main_executable is None:
                 continue

@@ -92,7 +92,10 @@ class ImageSource:
                 f"code limit {length} at slice offset {offset} differs from the {hashed} bytes "
                 "hashed while streaming (the signature's offset)"
             )
-        raise ValueError(f"no {page_size or 'unpaged'}-byte code pages were hashed at slice offset {offset}")
+        raise ValueError(
+            f"no {page_size or 'unpaged'}-byte code pages of hash type {hash_type} were hashed "
+            f"at slice offset {offset} while streaming"
+        )
 
 
 @dataclass(frozen=True)

@@ -336,7 +336,62 @@ def build_parser() -> argparse.ArgumentParser:
     catalog = commands.add_parser("catalog", help="Santa's identifiers for a whole software catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     _add_catalog_scan(catalog_commands)
+    _add_catalog_export(catalog_commands)
+    _add_catalog_show(catalog_commands)
     return parser
+
+
+# The catalog's read side (export, show); the names match santacore.catalog.export, which is not
+# imported here so that `santacore --help` stays cheap.
+EXPORT_FORMATS = ("jsonl", "parquet", "santactl-fileinfo", "rules-json", "moroz-toml")
+EXPORT_RULE_TYPES = ("binary", "cdhash", "signingid", "teamid", "certificate")
+EXPORT_POLICIES = ("ALLOWLIST", "ALLOWLIST_COMPILER", "BLOCKLIST", "SILENT_BLOCKLIST", "REMOVE")
+
+
+def _add_catalog_export(catalog_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = catalog_commands.add_parser(
+        "export",
+        help="write the catalog as JSON Lines, Parquet, santactl fileinfo JSON, or Santa rules",
+        description="jsonl: one line per artifact (bundles and binaries nested, failures included); parquet: "
+        "one row per binary (needs pyarrow: pip install 'santacore[export]'); santactl-fileinfo: santactl "
+        "fileinfo --json's array, one object per binary (what Zentral's fileinfo ingestion takes); rules-json: "
+        "santactl rule --import's document; moroz-toml: [[rules]] for Moroz's configuration. Rules: one per "
+        "distinct identifier of --rule-type, from every executable (--all-macho: every Mach-O).",
+        epilog="Exit status: 0 exported (a summary on stderr); 1 the catalog cannot be read, FILE exists "
+        "without --force, or the policy is not one the format knows; 2 usage error.",
+    )
+    export.add_argument("--db", required=True, metavar="CATALOG", help="the catalog (SQLite) to read")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    export.add_argument("--rule-type", choices=EXPORT_RULE_TYPES, help="rules: the identifier (default binary)")
+    export.add_argument(
+        "--policy",
+        type=str.upper,
+        choices=EXPORT_POLICIES,
+        help="rules: the policy (default ALLOWLIST; Moroz has no SILENT_BLOCKLIST)",
+    )
+    export.add_argument("--message", metavar="TEXT", help="rules: custom message shown when a rule blocks")
+    export.add_argument(
+        "--all-macho", action="store_true", help="rules: also dylibs and plug-ins, which Santa never executes"
+    )
+    export.add_argument("--output", "-o", metavar="FILE", help="write here (whole or not at all), not stdout")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    export.set_defaults(run="catalog_export:run")
+
+
+def _add_catalog_show(catalog_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    show = catalog_commands.add_parser(
+        "show",
+        help="summarise a catalog: artifacts, bundles, binaries, signers, failures",
+        description="Counts (artifacts done and failed, bundles, binaries, signers), signers by binary "
+        "count, unsigned and ad-hoc binaries, and failures with their reasons. --html writes the same as one "
+        "self-contained page.",
+        epilog="Exit status: 0 shown; 1 the catalog cannot be read, or FILE cannot be written; 2 usage error.",
+    )
+    show.add_argument("--db", required=True, metavar="CATALOG", help="the catalog (SQLite) to read")
+    show.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    show.add_argument("--html", metavar="FILE", help="also write a one-page HTML report to FILE")
+    show.add_argument("--limit", type=int, default=50, metavar="N", help="rows per list in the text (default 50)")
+    show.set_defaults(run="catalog_show:run")
 
 
 def _add_catalog_scan(catalog_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -466,6 +521,13 @@ def _check_combinations(args: argparse.Namespace, usage: argparse.ArgumentParser
         usage.error("--key chooses lines of the text output; --json prints every field")
     if args.command == "rule" and args.clean and args.clean_all:
         usage.error("choose one of --clean and --clean-all")
+    if args.command == "catalog" and args.catalog_command == "export":
+        if args.format == "parquet" and args.output is None:
+            usage.error("--format parquet writes a file: give -o FILE")
+        if args.format not in ("rules-json", "moroz-toml") and (
+            args.rule_type or args.policy or args.message is not None or args.all_macho
+        ):
+            usage.error("--rule-type, --policy, --message and --all-macho go with --format rules-json or moroz-toml")
 
 
 def _command(run: str) -> Callable[[argparse.Namespace], int]:

@@ -48,7 +48,13 @@ def _on_cluster(work: Plan, store: CatalogStore, address: str) -> ScanSummary | 
             file=sys.stderr,
         )
         return None
-    summary: ScanSummary = scan_on_cluster(work, store, address)
+    from santacore.errors import SantacoreError
+
+    try:
+        summary: ScanSummary = scan_on_cluster(work, store, address)
+    except SantacoreError as e:  # ClusterError: distributed missing, scheduler unreachable, no workers
+        print(f"santacore catalog scan: {e}", file=sys.stderr)
+        return None
     return summary
 
 

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,7 +163,14 @@ def load_certificate(der: bytes) -> ParsedCertificate:
     """Parse one DER certificate with both libraries; SignatureError if either refuses it."""
     if not isinstance(der, bytes | bytearray | memoryview):
         raise SignatureError("certificate must be bytes")
-    der = bytes(der)
+    return _parse_certificate(bytes(der))
+
+
+# A catalog of one vendor's binaries carries the same few certificates thousands of times; parsing
+# each with both libraries cost ~6 ms. The parsed form is never changed after loading, so the same
+# object serves every signature that carries those bytes. A refused certificate is not cached.
+@lru_cache(maxsize=1024)
+def _parse_certificate(der: bytes) -> ParsedCertificate:
     try:  # library calls only: what they raise for malformed input is listed in CERTIFICATE_ERRORS
         with warnings.catch_warnings():
             # e.g. CryptographyDeprecationWarning for a negative serial: report, don't warn.

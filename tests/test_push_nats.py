@@ -74,6 +74,9 @@ def test_tag_message_syncs_within_its_jitter_host_message_at_once(
         assert rng.asked == [5]  # no jitter drawn for a host subject
         wait_for(lambda: started(lines, "Full sync finished: success") == 3)
     assert len(server.requests_for("preflight")) == 3
+    # push_notification_token (addendum §1.1 #8): NATS sends the machine ID once a push client exists.
+    tokens = [p.get("push_notification_token") for p in server.preflights[MACHINE]]
+    assert tokens == [None, MACHINE, MACHINE]
 
 
 def test_reconnect_after_broker_restart_syncs_within_0_to_600_s(

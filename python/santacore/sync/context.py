@@ -39,6 +39,7 @@ class SyncContext:
     warn: Callable[[str], None] | None = None  # what went wrong but did not stop the sync; default: `log`
     deadline: float | None = None  # time.monotonic() value: the sync's budget ends here (full_sync sets it)
     proto_transfer: bool = False  # SyncEnableProtoTransfer: binary protobuf bodies (addendum §3)
+    push_token: str | None = None  # the push client's token, sent as push_notification_token (addendum §1.1 #8)
 
 
 def config_variant(config: Config) -> Variant:

@@ -425,6 +425,8 @@ class SyncDaemon:
             variant=self.variant,
             log=self._log,
         ) as ctx:
+            client = self.push_client  # NATS: the machine ID while a push client is configured
+            ctx.push_token = client.token if client is not None else None
             yield ctx
 
     def _effective_config(self) -> Config:

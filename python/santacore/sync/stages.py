@@ -154,6 +154,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
             primary_user=ctx.config.configured_machine_owner() or "",
             variant=ctx.variant,
             rules_hash=_rules_hash(ctx),  # before upload and download (addendum §4)
+            push_notification_token=ctx.push_token,
         )
         preflight = responses.parse_preflight_response(
             post(ctx, protocol.PREFLIGHT, body), ctx.variant, binary=ctx.proto_transfer

@@ -12,14 +12,13 @@ A failed page applies no rule at all (RULE_DOWNLOAD_FAILED, santactl's 3).
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from santacore.errors import SyncError
 from santacore.santad.rule_store import Cleanup
 from santacore.santad.rules import Rule
 from santacore.sync.context import SyncContext
 from santacore.sync.protocol import SyncType
-from santacore.sync.stages import SyncResult, SyncStatus, _download_rules
+from santacore.sync.stages import SyncResult, SyncStatus, begin_sync, download_rules
 from santacore.sync.state import load_state, save_state
 
 __all__ = ["rule_sync"]
@@ -28,23 +27,18 @@ __all__ = ["rule_sync"]
 def rule_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     """Run one rule-download-only sync; never raises for server or network trouble (store failures do)."""
     result = SyncResult(performed=SyncType.NORMAL)
-    if ctx.deadline is None:
-        budget = getattr(ctx.transport.settings, "sync_budget", None)
-        if budget:
-            ctx.deadline = time.monotonic() + budget
-    if not ctx.config.sync_base_url:
-        result.status, result.error = SyncStatus.MISSING_SYNC_BASE_URL, "Missing SyncBaseURL"
+    if not begin_sync(ctx, result):
         return result
     staging = getattr(ctx.rules, "staging", None)
     try:
         if staging is not None:
             with staging() as staged:
-                _download_rules(ctx, result, staged.add)
+                download_rules(ctx, result, staged.add)
                 if staged.count:
                     result.rules_applied = staged.apply(cleanup=Cleanup.NONE)
         else:
             rules: list[Rule] = []
-            _download_rules(ctx, result, rules.extend)
+            download_rules(ctx, result, rules.extend)
             if rules:
                 result.rules_applied = ctx.rules.add_rules(rules, cleanup=Cleanup.NONE)
     except SyncError as e:

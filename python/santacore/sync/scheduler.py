@@ -299,22 +299,7 @@ class SyncDaemon:
         """Queue an on-demand full sync (santactl sync, §1.4) behind any running one; the future gets its
         result. CLEAN/CLEAN_ALL is persisted as the requested type (§1.6) when the sync starts. Refused at once
         with TOO_MANY_SYNCS when two syncs are already running or waiting, with UNKNOWN once stopping."""
-        future: Future[SyncResult] = Future()
-        with self._lock:
-            if not self._started:
-                raise RuntimeError("the sync daemon is not running: call start() or run() first")
-            if self._stopping or self._done.is_set():
-                future.set_result(SyncResult(status=SyncStatus.UNKNOWN, error="the sync daemon is stopping"))
-                return future
-            if self._slots >= MAX_ENQUEUED_SYNCS:
-                future.set_result(
-                    SyncResult(status=SyncStatus.TOO_MANY_SYNCS, error="Too many syncs in progress, try again later.")
-                )
-                return future
-            self._slots += 1
-            self._queue.append(_Request(sync_type, future))
-        self._wake()
-        return future
+        return self._enqueue(_Request(sync_type, Future()), counted=True)
 
     def request_sync(self, sync_type: SyncType = SyncType.NORMAL, *, timeout: float | None = None) -> SyncResult:
         """`submit_sync` and wait: blocks until the sync in progress (if any) and then this one have finished."""
@@ -323,14 +308,28 @@ class SyncDaemon:
     def submit_rule_sync(self) -> Future[SyncResult]:
         """Queue a rule-download-only sync (addendum §2) behind any running sync; not counted against the limit
         of two full syncs. UNKNOWN once stopping."""
-        future: Future[SyncResult] = Future()
+        return self._enqueue(_Request(None, Future(), rules_only=True), counted=False)
+
+    def _enqueue(self, request: _Request, *, counted: bool) -> Future[SyncResult]:
+        """Put `request` on the serial queue; its future says UNKNOWN once stopping, and TOO_MANY_SYNCS when it
+        is `counted` against the limit of two full syncs and two are already running or waiting."""
+        future = request.future
         with self._lock:
             if not self._started:
                 raise RuntimeError("the sync daemon is not running: call start() or run() first")
             if self._stopping or self._done.is_set():
                 future.set_result(SyncResult(status=SyncStatus.UNKNOWN, error="the sync daemon is stopping"))
                 return future
-            self._queue.append(_Request(None, future, rules_only=True))
+            if counted:
+                if self._slots >= MAX_ENQUEUED_SYNCS:
+                    future.set_result(
+                        SyncResult(
+                            status=SyncStatus.TOO_MANY_SYNCS, error="Too many syncs in progress, try again later."
+                        )
+                    )
+                    return future
+                self._slots += 1
+            self._queue.append(request)
         self._wake()
         return future
 

@@ -38,7 +38,16 @@ from santacore.sync.settings import DEFAULT_MAX_RULE_BYTES, DEFAULT_MAX_RULE_PAG
 from santacore.sync.state import SERVER_SWITCHES, SyncState, effective_config, load_state, save_state
 from santacore.sync.wire import encode_json
 
-__all__ = ["NotApplied", "SyncResult", "SyncStatus", "full_sync", "post", "request_sync_type"]
+__all__ = [
+    "NotApplied",
+    "SyncResult",
+    "SyncStatus",
+    "begin_sync",
+    "download_rules",
+    "full_sync",
+    "post",
+    "request_sync_type",
+]
 
 
 class SyncStatus(IntEnum):
@@ -122,16 +131,24 @@ def _fail(
     return result
 
 
-def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
-    """Run one full sync. Never raises for server or network trouble: the result says what
-    happened. Store failures (a corrupt database) do raise, as nothing can be done safely."""
-    result = SyncResult()
+def begin_sync(ctx: SyncContext, result: SyncResult) -> bool:
+    """What every kind of sync does first: start its time budget (SyncTimeBudget) unless the caller set a
+    deadline, and refuse (False, with `result` saying why) when there is no SyncBaseURL."""
     if ctx.deadline is None:
         budget = getattr(ctx.transport.settings, "sync_budget", None)
         if budget:
             ctx.deadline = time.monotonic() + budget
     if not ctx.config.sync_base_url:
         result.status, result.error = SyncStatus.MISSING_SYNC_BASE_URL, "Missing SyncBaseURL"
+        return False
+    return True
+
+
+def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
+    """Run one full sync. Never raises for server or network trouble: the result says what
+    happened. Store failures (a corrupt database) do raise, as nothing can be done safely."""
+    result = SyncResult()
+    if not begin_sync(ctx, result):
         return result
     if not ctx.machine_id:
         result.status, result.error = SyncStatus.MISSING_MACHINE_ID, "Missing MachineID"
@@ -180,7 +197,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     if staging is not None:  # rules.db: the pages are staged on disk as they arrive, memory stays bounded
         with staging() as staged:
             try:
-                _download_rules(ctx, result, staged.add)
+                download_rules(ctx, result, staged.add)
             except SyncError as e:
                 return _fail(
                     ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e
@@ -194,7 +211,7 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     else:
         rules: list[Rule] = []
         try:
-            _download_rules(ctx, result, rules.extend)
+            download_rules(ctx, result, rules.extend)
         except SyncError as e:
             return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
         if rules:
@@ -310,7 +327,7 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
     _say(ctx, result, f"Event upload complete: {result.events_uploaded} events uploaded")
 
 
-def _download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterable[Rule]], None]) -> None:
+def download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterable[Rule]], None]) -> None:
     """Every page, within the transport settings' bounds (pages, rules, bytes; time is the sync's budget): a
     bound hit fails the stage and nothing is applied."""
     settings = getattr(ctx.transport, "settings", None)

@@ -15,10 +15,9 @@ import dataclasses
 
 from santacore.errors import SyncError
 from santacore.santad.rule_store import Cleanup
-from santacore.santad.rules import Rule
 from santacore.sync.context import SyncContext
 from santacore.sync.protocol import SyncType
-from santacore.sync.stages import SyncResult, SyncStatus, begin_sync, download_rules
+from santacore.sync.stages import SyncResult, SyncStatus, begin_sync, download_and_apply
 from santacore.sync.state import load_state, save_state
 
 __all__ = ["rule_sync"]
@@ -29,18 +28,8 @@ def rule_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     result = SyncResult(performed=SyncType.NORMAL)
     if not begin_sync(ctx, result):
         return result
-    staging = getattr(ctx.rules, "staging", None)
     try:
-        if staging is not None:
-            with staging() as staged:
-                download_rules(ctx, result, staged.add)
-                if staged.count:
-                    result.rules_applied = staged.apply(cleanup=Cleanup.NONE)
-        else:
-            rules: list[Rule] = []
-            download_rules(ctx, result, rules.extend)
-            if rules:
-                result.rules_applied = ctx.rules.add_rules(rules, cleanup=Cleanup.NONE)
+        download_and_apply(ctx, result, Cleanup.NONE)  # addendum §2: NORMAL cleanup
     except SyncError as e:
         result.status, result.error = SyncStatus.RULE_DOWNLOAD_FAILED, f"ruledownload: {e}"
         result.log.append(f"Rule download failed: {e}")

@@ -43,6 +43,7 @@ __all__ = [
     "SyncResult",
     "SyncStatus",
     "begin_sync",
+    "download_and_apply",
     "download_rules",
     "full_sync",
     "post",
@@ -186,36 +187,11 @@ def full_sync(ctx: SyncContext, *, state_path: str) -> SyncResult:
     _upload_events(ctx, result, preflight.batch_size or protocol.DEFAULT_BATCH_SIZE, performed, config)
 
     # 3. ruledownload (required; all pages, then one transaction)
-    problem = ctx.rules.writable() if hasattr(ctx.rules, "writable") else None
-    if problem is not None:  # ask before downloading what could not be applied
-        error = SyncError(f"rules.db is not writable: {problem}; no rules downloaded", stage=protocol.RULEDOWNLOAD)
-        return _fail(
-            ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {error}", error
-        )
     cleanup = {SyncType.NORMAL: Cleanup.NONE, SyncType.CLEAN: Cleanup.NON_TRANSITIVE}.get(performed, Cleanup.ALL)
-    staging = getattr(ctx.rules, "staging", None)
-    if staging is not None:  # rules.db: the pages are staged on disk as they arrive, memory stays bounded
-        with staging() as staged:
-            try:
-                download_rules(ctx, result, staged.add)
-            except SyncError as e:
-                return _fail(
-                    ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e
-                )
-            if staged.count:
-                result.rules_applied = staged.apply(cleanup=cleanup)
-            # CEL rules whose expression does not compile: skipped on insert, still counted as processed (addendum §6)
-            result.rules_not_applied.extend(
-                NotApplied(r.batch, r.position, r.rule.identifier, r.reason) for r in getattr(staged, "rejected", ())
-            )
-    else:
-        rules: list[Rule] = []
-        try:
-            download_rules(ctx, result, rules.extend)
-        except SyncError as e:
-            return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
-        if rules:
-            result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
+    try:
+        download_and_apply(ctx, result, cleanup)
+    except SyncError as e:
+        return _fail(ctx, result, SyncStatus.RULE_DOWNLOAD_FAILED, "ruledownload", f"Rule download failed: {e}", e)
     for skipped in result.rules_not_applied:
         line = f"Rule not applied: {skipped.describe()}"
         result.log.append(line)
@@ -325,6 +301,29 @@ def _upload_events(ctx: SyncContext, result: SyncResult, batch_size: int, perfor
         ctx.events.delete(r.idx for r in sendable)
         result.events_uploaded += len(sendable)
     _say(ctx, result, f"Event upload complete: {result.events_uploaded} events uploaded")
+
+
+def download_and_apply(ctx: SyncContext, result: SyncResult, cleanup: Cleanup) -> None:
+    """The rule download of every kind of sync: all pages (`download_rules`), then one transaction. SyncError, with
+    nothing applied, when rules.db cannot be written (asked before the first request) or the download fails."""
+    problem = ctx.rules.writable() if hasattr(ctx.rules, "writable") else None
+    if problem is not None:
+        raise SyncError(f"rules.db is not writable: {problem}; no rules downloaded", stage=protocol.RULEDOWNLOAD)
+    staging = getattr(ctx.rules, "staging", None)
+    if staging is None:
+        rules: list[Rule] = []
+        download_rules(ctx, result, rules.extend)
+        if rules:
+            result.rules_applied = ctx.rules.add_rules(rules, cleanup=cleanup)
+        return
+    with staging() as staged:  # rules.db: the pages are staged on disk as they arrive, memory stays bounded
+        download_rules(ctx, result, staged.add)
+        if staged.count:
+            result.rules_applied = staged.apply(cleanup=cleanup)
+        # CEL rules whose expression does not compile: skipped on insert, still counted as processed (addendum §6)
+        result.rules_not_applied.extend(
+            NotApplied(r.batch, r.position, r.rule.identifier, r.reason) for r in getattr(staged, "rejected", ())
+        )
 
 
 def download_rules(ctx: SyncContext, result: SyncResult, keep: Callable[[Iterable[Rule]], None]) -> None:

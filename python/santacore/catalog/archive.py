@@ -11,6 +11,7 @@ from santacore._core import ArchiveEntry
 from santacore._core import scan_archive as engine_scan
 from santacore.catalog.model import ArtifactResult, BinaryRecord
 from santacore.catalog.tree import ArchiveTree, bundle_records
+from santacore.identity.bundle import nearest_in
 
 
 def scan_archive(path: str, kind: str, threads: int) -> ArtifactResult:
@@ -46,7 +47,7 @@ def _binary(tree: ArchiveTree, e: ArchiveEntry, owner: str | None) -> tuple[Bina
     from santacore.identity.report import json_document
 
     try:
-        nearest = tree.nearest_bundle(e.path)
+        nearest = nearest_in(tree, e.path)
         context = None
         if nearest is not None:
             plist = tree.kept_bytes(nearest.info_plist)

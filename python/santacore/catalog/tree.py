@@ -1,9 +1,10 @@
-"""Santa's bundle rules (spec §6.1–6.2) over an archive's own tree, as `santacore.identity.bundle`
-applies them on disk: the same layouts, the same nearest-bundle and highest-ancestor searches, the
-same framework fallback for a main executable — with directories, files and symlinks as the archive
-stores them. Symlinks are followed where the disk code follows them (`isdir`, `isfile`, reading an
-Info.plist), at most 40 links per lookup as the kernel does; a loop is "no such file" (ELOOP), as
-on disk, and noted. Binaries are never reached through a symlink: they are the tree's own files.
+"""An archive's own tree for Santa's bundle rules (spec §6.1–6.2): `ArchiveTree` is a
+`santacore.identity.bundle.BundleTree`, so the layouts, the nearest-bundle and highest-ancestor
+searches and the framework fallback are `identity.bundle`'s own, run over directories, files and
+symlinks as the archive stores them. Symlinks are followed where the disk code follows them
+(`isdir`, `isfile`, reading an Info.plist), at most 40 links per lookup as the kernel does; a loop
+is "no such file" (ELOOP), as on disk, and noted. Binaries are never reached through a symlink: they
+are the tree's own files.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 import posixpath
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from santacore._core import ArchiveEntry, bundle_hash_from_hashes
 from santacore.catalog.model import BundleRecord
 from santacore.identity import constants as C
-from santacore.identity.bundle import Bundle
+from santacore.identity.bundle import Bundle, ancestor_in, bundle_in
 from santacore.identity.plists import plist_dict
 
 MAX_SYMLINK_HOPS = 40  # Linux's and macOS's limit for one path lookup (ELOOP past it)
-_NOT_FLAT_BUNDLE_SUFFIXES = ("Contents", "Resources", "Support Files")
 
 
 class _Loop(Exception):
@@ -133,7 +134,7 @@ class ArchiveTree:
         node = self.nodes.get(real) if real is not None else None
         return node.entry.plist if node is not None and node.kind == "file" and node.entry else None
 
-    def plist(self, path: str) -> dict[str, object] | None:
+    def plist(self, path: str) -> dict[str, Any] | None:
         data = self.kept_bytes(path)
         return plist_dict(data) if data is not None else None
 
@@ -157,77 +158,16 @@ class ArchiveTree:
                 found.add(parent)
         return sorted(d for d in found if d and self.nodes.get(d, Node("other", None)).kind == "directory")
 
-    # -- spec §6.1–6.2, as identity/bundle.py ------------------------------------------------
-
-    def _layout(self, d: str) -> tuple[str, str] | None:
-        resources, contents = f"{d}/Resources", f"{d}/Contents"
-        if d.endswith(".framework") and self.isdir(resources):
-            return f"{resources}/{C.INFO_PLIST}", d
-        if self.isdir(contents):
-            return f"{contents}/{C.INFO_PLIST}", f"{contents}/MacOS"
-        if self.isdir(resources):
-            return f"{resources}/{C.INFO_PLIST}", d
-        if d.endswith(_NOT_FLAT_BUNDLE_SUFFIXES):
-            return None
-        return f"{d}/{C.INFO_PLIST}", d
-
-    def _main_executable(self, d: str, folder: str, info: dict[str, object]) -> str | None:
-        name = info.get(C.CF_BUNDLE_EXECUTABLE)
-        if not isinstance(name, str) or not name or "/" in name:
-            return None
-        candidates = [f"{folder}/{name}"]
-        if d.endswith(".framework"):
-            versions = f"{d}/Versions"
-            candidates.append(f"{versions}/Current/{name}")
-            candidates += [f"{versions}/{v}/{name}" for v in self.listdir(versions) if v != "Current"]
-        return next((c for c in candidates if self.isfile(c)), None)
-
-    def bundle_at(self, d: str) -> Bundle | None:
-        if not d or not self.isdir(d):
-            return None
-        layout = self._layout(d)
-        if layout is None:
-            return None
-        info_plist, folder = layout
-        info = self.plist(info_plist)
-        if info is None or C.CF_BUNDLE_IDENTIFIER not in info:
-            return None
-        return Bundle(d, info_plist, info, self._main_executable(d, folder, info))
-
-    def _upward(self, start: str) -> list[str]:
-        current = start if self.isdir(start) else posixpath.dirname(start)
-        out = []
-        while current:
-            out.append(current)
-            current = posixpath.dirname(current)
-        return out
-
-    def nearest_bundle(self, path: str) -> Bundle | None:
-        """The first bundle upward from `path`, if its name has an extension (spec §6.2)."""
-        for d in self._upward(path):
-            b = self.bundle_at(d)
-            if b is not None:
-                return b if b.extension else None
-        return None
-
-    def ancestor_bundle(self, path: str) -> Bundle | None:
-        best = None
-        for d in self._upward(path):
-            b = self.bundle_at(d)
-            if b is not None and b.extension in C.ANCESTOR_BUNDLE_EXTENSIONS:
-                best = b
-        return best
-
     def bundle_roots(self) -> list[Bundle]:
         """Every bundle Santa would hash for something in the archive, each once, in path order:
         for each folder that is a bundle with an extension (its own nearest bundle), the highest
         qualifying ancestor of its main executable."""
         found: dict[str, Bundle] = {}
         for d in self._bundle_candidates():
-            b = self.bundle_at(d)
+            b = bundle_in(self, d)
             if b is None or not b.extension or b.main_executable is None:
                 continue
-            root = self.ancestor_bundle(b.main_executable)
+            root = ancestor_in(self, b.main_executable)
             if root is not None:
                 found.setdefault(root.path, root)
         return [found[p] for p in sorted(found)]

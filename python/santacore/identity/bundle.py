@@ -18,7 +18,17 @@ from santacore.identity.plists import InfoPlistValues, plist_dict
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: start-up stays cheap
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Protocol
+
+    class BundleTree(Protocol):
+        """A file tree the bundle rules can look at: the disk (`DISK`), or an archive's own tree
+        (`santacore.catalog.tree.ArchiveTree`). Lookups follow symlinks, as stat() does."""
+
+        def isdir(self, path: str) -> bool: ...
+        def isfile(self, path: str) -> bool: ...
+        def listdir(self, path: str) -> list[str]: ...  # sorted; [] when it cannot be listed
+        def plist(self, path: str) -> dict[str, Any] | None: ...  # None: no bundle (unreadable, malformed)
+
 
 StrPath = str | os.PathLike[str]
 
@@ -45,30 +55,47 @@ class Bundle(InfoPlistValues):
 _NOT_FLAT_BUNDLE_SUFFIXES = ("Contents", "Resources", "Support Files")
 
 
-def _layout(directory: str) -> tuple[str, str] | None:
+class _Disk:
+    """The bundle rules' view of the disk."""
+
+    isdir = staticmethod(os.path.isdir)
+    isfile = staticmethod(os.path.isfile)
+
+    @staticmethod
+    def listdir(path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
+    @staticmethod
+    def plist(path: str) -> dict[str, Any] | None:
+        """The plist's top-level dictionary; an unreadable or malformed plist is no bundle, as in Santa."""
+        try:
+            return plist_dict(read_regular_file(path, INFO_PLIST_LIMIT))
+        except OSError:  # also a FIFO, a device or an Info.plist over the cap: read nothing, wait for nothing
+            return None
+
+
+DISK: BundleTree = _Disk()
+
+
+def _layout(tree: BundleTree, directory: str) -> tuple[str, str] | None:
     """CoreFoundation's bundle layouts (spec §6.1): (Info.plist path, executable folder)."""
     resources = os.path.join(directory, "Resources")
-    if directory.endswith(".framework") and os.path.isdir(resources):
+    if directory.endswith(".framework") and tree.isdir(resources):
         return os.path.join(resources, C.INFO_PLIST), directory
     contents = os.path.join(directory, "Contents")
-    if os.path.isdir(contents):
+    if tree.isdir(contents):
         return os.path.join(contents, C.INFO_PLIST), os.path.join(contents, "MacOS")
-    if os.path.isdir(resources):
+    if tree.isdir(resources):
         return os.path.join(resources, C.INFO_PLIST), directory
     if directory.endswith(_NOT_FLAT_BUNDLE_SUFFIXES):
         return None
     return os.path.join(directory, C.INFO_PLIST), directory
 
 
-def _read_plist(path: str) -> dict[str, Any] | None:
-    """The plist's top-level dictionary; an unreadable or malformed plist is no bundle, as in Santa."""
-    try:
-        return plist_dict(read_regular_file(path, INFO_PLIST_LIMIT))
-    except OSError:  # also a FIFO, a device or an Info.plist over the cap: read nothing, wait for nothing
-        return None
-
-
-def _main_executable(directory: str, executable_folder: str, info: dict[str, Any]) -> str | None:
+def _main_executable(tree: BundleTree, directory: str, executable_folder: str, info: dict[str, Any]) -> str | None:
     name = info.get(C.CF_BUNDLE_EXECUTABLE)
     if not isinstance(name, str) or not name or "/" in name:
         return None
@@ -78,31 +105,32 @@ def _main_executable(directory: str, executable_folder: str, info: dict[str, Any
         # wheels and zips drop symlinks, leaving only Versions/<v>/ (e.g. QtConcurrent).
         versions = os.path.join(directory, "Versions")
         candidates.append(os.path.join(versions, "Current", name))
-        try:
-            candidates += [os.path.join(versions, v, name) for v in sorted(os.listdir(versions)) if v != "Current"]
-        except OSError:
-            pass
-    return next((c for c in candidates if os.path.isfile(c)), None)
+        candidates += [os.path.join(versions, v, name) for v in tree.listdir(versions) if v != "Current"]
+    return next((c for c in candidates if tree.isfile(c)), None)
 
 
-def bundle_at(directory: StrPath) -> Bundle | None:
-    """The bundle rooted at `directory`, or None if it has no `CFBundleIdentifier` (spec §6.1)."""
-    directory = os.fspath(directory)
-    if directory == "/" or not os.path.isdir(directory):
+def bundle_in(tree: BundleTree, directory: str) -> Bundle | None:
+    """The bundle rooted at `directory` of `tree`, or None if it has no `CFBundleIdentifier` (spec §6.1)."""
+    if directory in ("/", "") or not tree.isdir(directory):
         return None
-    layout = _layout(directory)
+    layout = _layout(tree, directory)
     if layout is None:
         return None
     info_plist, executable_folder = layout
-    info = _read_plist(info_plist)
+    info = tree.plist(info_plist)
     if info is None or C.CF_BUNDLE_IDENTIFIER not in info:
         return None
-    return Bundle(directory, info_plist, info, _main_executable(directory, executable_folder, info))
+    return Bundle(directory, info_plist, info, _main_executable(tree, directory, executable_folder, info))
 
 
-def _directories_upward(start: str) -> list[str]:
-    """`start` (if a directory) and each parent, stopping before `/`."""
-    current = start if os.path.isdir(start) else os.path.dirname(start)
+def bundle_at(directory: StrPath) -> Bundle | None:
+    """The bundle rooted at `directory` on disk, or None if it has no `CFBundleIdentifier` (spec §6.1)."""
+    return bundle_in(DISK, os.fspath(directory))
+
+
+def _directories_upward(tree: BundleTree, start: str) -> list[str]:
+    """`start` (if a directory) and each parent, stopping before `/` (a disk) or `` (an archive's root)."""
+    current = start if tree.isdir(start) else os.path.dirname(start)
     out = []
     while current not in ("/", ""):
         out.append(current)
@@ -113,25 +141,35 @@ def _directories_upward(start: str) -> list[str]:
     return out
 
 
-def nearest_bundle(path: StrPath) -> Bundle | None:
+def nearest_in(tree: BundleTree, path: str) -> Bundle | None:
     """Santa's nearest-bundle search: the first bundle upward ends the walk, and counts
     only if its name has an extension (so `DirectoryBundle` hides anything inside it)."""
-    for directory in _directories_upward(_absolute(path)):
-        bundle = bundle_at(directory)
+    for directory in _directories_upward(tree, path):
+        bundle = bundle_in(tree, directory)
         if bundle is not None:
             return bundle if bundle.extension else None
     return None
 
 
-def ancestor_bundle(path: StrPath) -> Bundle | None:
+def ancestor_in(tree: BundleTree, path: str) -> Bundle | None:
     """Santa's highest-ancestor search: the highest bundle upward whose extension is one of
     app, bundle, framework, kext, xctest, xpc."""
     best = None
-    for directory in _directories_upward(_absolute(path)):
-        bundle = bundle_at(directory)
+    for directory in _directories_upward(tree, path):
+        bundle = bundle_in(tree, directory)
         if bundle is not None and bundle.extension in C.ANCESTOR_BUNDLE_EXTENSIONS:
             best = bundle
     return best
+
+
+def nearest_bundle(path: StrPath) -> Bundle | None:
+    """`nearest_in` on disk."""
+    return nearest_in(DISK, _absolute(path))
+
+
+def ancestor_bundle(path: StrPath) -> Bundle | None:
+    """`ancestor_in` on disk."""
+    return ancestor_in(DISK, _absolute(path))
 
 
 def _absolute(path: StrPath) -> str:
